@@ -1,0 +1,54 @@
+"""Shared back-off: one cooldown per process so a 429 storm slows every caller, not just one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flows.errors import is_transient
+
+# Retry-After beyond this is a quota problem, not a blip: the openai client also stops at 120 s.
+MAX_COOLDOWN_SECONDS = 120.0
+
+
+class CooldownGate:
+    """Callers wait at the gate until the latest Retry-After has passed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    def defer(self, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` from now (longest request wins)."""
+        seconds = min(max(seconds, 0.0), MAX_COOLDOWN_SECONDS)
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds until the gate opens (0 when open)."""
+        with self._lock:
+            return max(0.0, self._not_before - self._clock())
+
+    def wait(self) -> float:
+        """Block until the gate is open; returns the seconds waited."""
+        waited = 0.0
+        while (pause := self.remaining()) > 0:
+            time.sleep(pause)
+            waited += pause
+        return waited
+
+
+openai_gate = CooldownGate()
+
+
+def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry_condition_fn: retry 429/5xx/timeouts/resets, never a 4xx or bad input."""
+    del task, task_run
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the state's exception is what we classify
+        return is_transient(exc)
+    return False

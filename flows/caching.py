@@ -1,0 +1,56 @@
+"""Cache keys: the same image with the same request never pays OpenAI (or S3) twice.
+
+Keys hash content and options, never run ids or temp paths, so they hold across
+runs and processes; each policy adds TASK_SOURCE so editing a task invalidates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from typing import Any
+
+from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
+from prefect.context import TaskRunContext
+
+# Bump to invalidate every stored result when the meaning of a key changes.
+CACHE_VERSION = "1"
+
+
+def _digest(*parts: Any) -> str:
+    payload = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def generation_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Input image hash + model, prompt, background, quality + generator kind."""
+    del context
+    image, options, generator = (
+        parameters["image"],
+        parameters["options"],
+        parameters["generator"],
+    )
+    return "generate-" + _digest(
+        image.sha256,
+        options.effective_prompt,
+        options.model,
+        options.background,
+        options.quality,
+        generator.kind,
+    )
+
+
+def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Output image hash + object name + destination."""
+    del context
+    image, target = parameters["image"], parameters["store"]
+    return "upload-" + _digest(
+        image.sha256, parameters["filename"], parameters["s3_prefix"], asdict(target)
+    )
+
+
+GENERATION_CACHE: CachePolicy = (
+    CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
+)
+UPLOAD_CACHE: CachePolicy = CacheKeyFnPolicy(cache_key_fn=upload_key) + TASK_SOURCE

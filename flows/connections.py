@@ -1,0 +1,163 @@
+"""Build the pipeline's edges (OpenAI client, generator, object store) from blocks or the environment.
+
+Flows resolve *targets* first: small, serialisable descriptions that can be task
+parameters and cache-key material. Tasks then open the real client from a target,
+so no secret ever travels as a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import openai
+from prefect_aws import S3Bucket
+
+from blocks.openai_credentials import OpenAICredentials
+from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
+from flows.errors import MissingCredentialsError
+from flows.generate import ImageGenerator, OpenAIImageGenerator
+from flows.offline import OfflineImageGenerator
+from flows.settings import (
+    RetrySettings,
+    aws_region,
+    cloudfront_domain,
+    env,
+    local_store_root,
+)
+from flows.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+
+MISSING_KEY_MESSAGE = (
+    "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-..., save an OpenAI credentials "
+    "block (python -m blocks) and pass its name, or use --offline for a local dry run"
+)
+
+
+def _client_options() -> dict[str, float | int]:
+    retry = RetrySettings.from_env()
+    return {
+        "max_retries": retry.openai_max_retries,
+        "timeout": retry.openai_timeout_seconds,
+    }
+
+
+def openai_client_from_env() -> openai.OpenAI:
+    """A client from OPENAI_API_KEY (OPENAI_BASE_URL is honoured by the client itself)."""
+    api_key = env("OPENAI_API_KEY")
+    if api_key is None:
+        raise MissingCredentialsError(MISSING_KEY_MESSAGE)
+    return openai.OpenAI(api_key=api_key, **_client_options())  # type: ignore[arg-type]
+
+
+def openai_client(credentials_block: str | None = None) -> openai.OpenAI:
+    """A client from the named OpenAICredentials block, else from the environment."""
+    if credentials_block:
+        block = OpenAICredentials.load(credentials_block, _sync=True)  # type: ignore[call-arg]
+        return block.get_client(**_client_options())
+    return openai_client_from_env()
+
+
+@dataclass(frozen=True)
+class GeneratorTarget:
+    """Which generator a run uses; ``offline`` needs no key."""
+
+    kind: Literal["openai", "offline"] = "openai"
+    credentials_block: str | None = None
+
+    def open(self) -> ImageGenerator:
+        """The generator this target describes."""
+        if self.kind == "offline":
+            return OfflineImageGenerator()
+        return OpenAIImageGenerator(openai_client(self.credentials_block))
+
+    def check(self) -> None:
+        """Fail before any work when the OpenAI key is missing."""
+        if (
+            self.kind == "openai"
+            and not self.credentials_block
+            and env("OPENAI_API_KEY") is None
+        ):
+            raise MissingCredentialsError(MISSING_KEY_MESSAGE)
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where a run publishes: an S3 bucket (plain or via a block) or a local directory."""
+
+    kind: Literal["s3", "local"]
+    bucket: str = ""
+    region: str = ""
+    prefix_root: str = ""  # an S3Bucket block's bucket_folder
+    cloudfront_domain: str | None = None
+    endpoint_url: str | None = None
+    bucket_block: str | None = None
+    local_root: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Everything that changes where an object lands or its URLs."""
+        return "|".join(
+            str(part)
+            for part in (
+                self.kind,
+                self.endpoint_url or "aws",
+                self.region,
+                self.bucket,
+                self.prefix_root,
+                self.cloudfront_domain,
+                self.local_root,
+            )
+        )
+
+    def key_prefix(self, s3_prefix: str) -> str:
+        """The block's folder, if any, in front of the run's prefix."""
+        return "/".join(
+            p.strip("/") for p in (self.prefix_root, s3_prefix) if p.strip("/")
+        )
+
+
+def resolve_store_target(
+    offline: bool = False, s3_bucket_block: str | None = None
+) -> StoreTarget:
+    """Decide the destination once per run (this may call STS to auto-detect the bucket)."""
+    if offline:
+        return StoreTarget(kind="local", local_root=str(local_store_root()))
+    if s3_bucket_block:
+        block = S3Bucket.load(s3_bucket_block, _sync=True)  # type: ignore[call-arg]
+        credentials = block.credentials
+        return StoreTarget(
+            kind="s3",
+            bucket=block.bucket_name,
+            region=getattr(credentials, "region_name", None) or aws_region(),
+            prefix_root=block.bucket_folder or "",
+            cloudfront_domain=cloudfront_domain(),
+            endpoint_url=credentials.aws_client_parameters.endpoint_url
+            or endpoint_url(),
+            bucket_block=s3_bucket_block,
+        )
+    return StoreTarget(
+        kind="s3",
+        bucket=resolve_bucket_name(),
+        region=aws_region(),
+        cloudfront_domain=cloudfront_domain(),
+        endpoint_url=endpoint_url(),
+    )
+
+
+def open_store(target: StoreTarget) -> ObjectStore:
+    """The object store a target describes, with credentials from its block or the chain."""
+    if target.kind == "local":
+        return LocalObjectStore(Path(target.local_root or local_store_root()))
+    if target.bucket_block:
+        block = S3Bucket.load(target.bucket_block, _sync=True)  # type: ignore[call-arg]
+        client = block.credentials.get_s3_client()
+    else:
+        client = s3_client_from_env(target.region)
+    return S3ObjectStore(
+        client,
+        bucket=target.bucket,
+        region=target.region,
+        cloudfront_domain=target.cloudfront_domain,
+        endpoint_url=target.endpoint_url,
+    )

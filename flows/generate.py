@@ -1,0 +1,268 @@
+"""Step 3, generate: recreate an image with the Responses API's image_generation tool."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import openai
+
+from flows.backoff import CooldownGate, openai_gate
+from flows.encode import EncodedImage, sha256_hex
+from flows.errors import ImageGenerationError
+from flows.imaging import detect_mime_type
+from flows.settings import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_MODEL,
+    DEFAULT_PROMPT,
+    DEFAULT_QUALITY,
+)
+
+Background = Literal["transparent", "opaque", "auto"]
+Quality = Literal["low", "medium", "high", "auto"]
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """What to ask for; part of the cache key, so identical options never pay twice."""
+
+    prompt: str | None = None
+    model: str = DEFAULT_MODEL
+    background: Background = DEFAULT_BACKGROUND
+    quality: Quality = DEFAULT_QUALITY
+
+    @property
+    def effective_prompt(self) -> str:
+        """The prompt sent: the user's, else the default recreation prompt."""
+        return self.prompt if self.prompt and self.prompt.strip() else DEFAULT_PROMPT
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens OpenAI billed for one generation."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """The generated PNG and what OpenAI said about it; bytes stay out of reprs."""
+
+    png: bytes = field(repr=False)
+    sha256: str
+    generator: str
+    response_id: str | None = None
+    revised_prompt: str | None = None
+    usage: TokenUsage | None = None
+
+    @property
+    def size(self) -> int:
+        """Length of the PNG in bytes."""
+        return len(self.png)
+
+
+class ImageGenerator(Protocol):
+    """Anything that turns an encoded image and options into a generated PNG."""
+
+    @property
+    def identity(self) -> str:
+        """Stable name of the generator, included in cache keys."""
+        ...
+
+    def generate(
+        self, image: EncodedImage, options: GenerationOptions
+    ) -> GeneratedImage:
+        """Produce the new image."""
+        ...
+
+
+def build_request(image: EncodedImage, options: GenerationOptions) -> dict[str, Any]:
+    """Keyword arguments for ``client.responses.create``: one user message, the tool forced."""
+    return {
+        "model": options.model,
+        "input": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": options.effective_prompt},
+                    {"type": "input_image", "image_url": image.data_url},
+                ],
+            }
+        ],
+        "tools": [
+            {
+                "type": "image_generation",
+                "background": options.background,
+                "quality": options.quality,
+                "output_format": "png",
+            }
+        ],
+        "tool_choice": {"type": "image_generation"},
+    }
+
+
+class OpenAIImageGenerator:
+    """The real generator: OpenAI's Responses API through the official client."""
+
+    def __init__(self, client: openai.OpenAI, gate: CooldownGate = openai_gate) -> None:
+        self._client = client
+        self._gate = gate
+
+    @property
+    def identity(self) -> str:
+        return "openai-responses"
+
+    def generate(
+        self, image: EncodedImage, options: GenerationOptions
+    ) -> GeneratedImage:
+        self._gate.wait()
+        try:
+            response = self._client.responses.create(**build_request(image, options))
+        except openai.APIError as exc:
+            error = translate_openai_error(exc, options)
+            if error.retry_after:
+                self._gate.defer(error.retry_after)
+            raise error from exc
+        return parse_response(response, self.identity)
+
+
+def parse_response(
+    response: Any, generator: str = "openai-responses"
+) -> GeneratedImage:
+    """The first image_generation_call's image, or an error naming the response id."""
+    response_id = getattr(response, "id", None)
+    calls = [
+        item for item in response.output or [] if item.type == "image_generation_call"
+    ]
+    if not calls:
+        kinds = ", ".join(item.type for item in response.output or []) or "nothing"
+        raise ImageGenerationError(
+            f"No generated image returned from OpenAI (response {response_id}): the output held "
+            f"{kinds}; check the model supports the image_generation tool",
+            response_id=response_id,
+        )
+    call = calls[0]
+    if call.status == "failed" or not call.result:
+        raise ImageGenerationError(
+            f"No generated image returned from OpenAI (response {response_id}): the "
+            f"image_generation_call {call.id} ended '{call.status}'; try again or change the prompt",
+            response_id=response_id,
+        )
+    try:
+        png = base64.b64decode(call.result, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageGenerationError(
+            f"Malformed image from OpenAI (response {response_id}): the result is not base64",
+            response_id=response_id,
+        ) from exc
+    detect_mime_type(png, f"the image in OpenAI response {response_id}")
+    return GeneratedImage(
+        png=png,
+        sha256=sha256_hex(png),
+        generator=generator,
+        response_id=response_id,
+        revised_prompt=getattr(call, "revised_prompt", None),
+        usage=_usage(response),
+    )
+
+
+def _usage(response: Any) -> TokenUsage | None:
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return None
+    return TokenUsage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+    )
+
+
+def translate_openai_error(
+    exc: openai.APIError, options: GenerationOptions
+) -> ImageGenerationError:
+    """An ImageGenerationError that says whether to retry and what a person should do."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ImageGenerationError(
+            "OpenAI request timed out; will retry", transient=True
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ImageGenerationError(
+            "Could not reach OpenAI (connection error)", transient=True
+        )
+    if not isinstance(exc, openai.APIStatusError):
+        return ImageGenerationError(
+            f"Malformed response from OpenAI: {type(exc).__name__}"
+        )
+    status = exc.status_code
+    code = exc.code
+    detail = _api_message(exc)
+    common = {"status_code": status, "code": code, "request_id": exc.request_id}
+    if status == 429 and code == "insufficient_quota":
+        message = (
+            "OpenAI quota exhausted (insufficient_quota); add credit or raise the limit"
+        )
+        return ImageGenerationError(message, **common)
+    if status == 429:
+        return ImageGenerationError(
+            f"OpenAI rate limit hit (429): {detail}",
+            transient=True,
+            retry_after=_retry_after(exc),
+            **common,
+        )
+    if status >= 500 or status in (408, 409):
+        return ImageGenerationError(
+            f"OpenAI server error ({status})", transient=True, **common
+        )
+    return ImageGenerationError(
+        _explain_client_error(status, code, detail, options), **common
+    )
+
+
+def _explain_client_error(
+    status: int, code: str | None, detail: str, options: GenerationOptions
+) -> str:
+    if status == 401:
+        return "OpenAI rejected the API key (401); check OPENAI_API_KEY or the credentials block"
+    if status == 403:
+        return (
+            f"OpenAI refused access (403): {detail}; check the key's project and organization "
+            "may use the image_generation tool"
+        )
+    if status == 404:
+        return f"OpenAI model not found (404): {options.model!r}; pass a valid --model"
+    if code == "moderation_blocked":
+        return (
+            "OpenAI's safety system refused this request (moderation_blocked); "
+            "change the prompt or the image"
+        )
+    if "transparent background" in detail.lower():
+        return (
+            f"Transparent background is not supported for model {options.model!r}; "
+            "use --background opaque or --background auto"
+        )
+    return f"OpenAI rejected the request ({status}, {code or 'no code'}): {detail}"
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return str(exc.message)
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        return None
+    return None

@@ -1,0 +1,83 @@
+"""The reference toolkit's library API, same names, parameters, defaults and exception types.
+
+Usable without a Prefect server; the Prefect tasks in ``flows.tasks`` wrap the same code.
+"""
+
+from __future__ import annotations
+
+import openai
+
+from flows.aws import resolve_bucket_name, s3_client_from_env
+from flows.cleanup import cleanup_temp_files
+from flows.connections import openai_client_from_env
+from flows.encode import encode_image, encode_image_for_openai, sha256_hex
+from flows.generate import Background, GenerationOptions, OpenAIImageGenerator, Quality
+from flows.settings import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_MODEL,
+    DEFAULT_QUALITY,
+    DEFAULT_S3_PREFIX,
+    aws_region,
+    cloudfront_domain,
+)
+from flows.aws import endpoint_url
+from flows.sources import download_image_from_url, load_image_from_path
+from flows.storage import S3ObjectStore, build_object_key
+
+__all__ = [
+    "cleanup_temp_files",
+    "download_image_from_url",
+    "encode_image_for_openai",
+    "load_image_from_path",
+    "process_image_with_openai",
+    "upload_image_to_s3",
+]
+
+
+def process_image_with_openai(
+    image_bytes: bytes,
+    prompt: str | None = None,
+    model: str = DEFAULT_MODEL,
+    background: Background = DEFAULT_BACKGROUND,
+    quality: Quality = DEFAULT_QUALITY,
+    *,
+    client: openai.OpenAI | None = None,
+) -> bytes:
+    """Recreate ``image_bytes`` with OpenAI and return the generated PNG bytes.
+
+    Raises ValueError when ``image_bytes`` is empty or not an image, and
+    ImageGenerationError (an Exception) when the API fails or returns no image.
+    """
+    if not image_bytes:
+        raise ValueError("Image bytes cannot be empty")
+    generator = OpenAIImageGenerator(client or openai_client_from_env())
+    options = GenerationOptions(
+        prompt=prompt, model=model, background=background, quality=quality
+    )
+    return generator.generate(encode_image(image_bytes), options).png
+
+
+def upload_image_to_s3(
+    image_bytes: bytes,
+    filename: str | None = None,
+    s3_key_prefix: str = DEFAULT_S3_PREFIX,
+) -> tuple[str, str]:
+    """Upload a PNG and return ``(s3_url, public_url)``.
+
+    The key is ``{prefix}/{unix_ts}_{stem}.png``; without a filename the stem is
+    ``generated_{sha256[:12]}``. Raises ValueError for empty bytes, botocore's
+    ClientError when S3 refuses, RuntimeError when the bucket cannot be determined.
+    """
+    if not image_bytes:
+        raise ValueError("Image bytes cannot be empty")
+    name = filename or f"generated_{sha256_hex(image_bytes)[:12]}.png"
+    region = aws_region()
+    store = S3ObjectStore(
+        s3_client_from_env(region),
+        bucket=resolve_bucket_name(),
+        region=region,
+        cloudfront_domain=cloudfront_domain(),
+        endpoint_url=endpoint_url(),
+    )
+    published = store.put_png(build_object_key(s3_key_prefix, name), image_bytes)
+    return published.s3_url, published.public_url

@@ -1,0 +1,94 @@
+"""The pipeline's Prefect tasks: thin wrappers adding caching, retries and logging.
+
+Retries layer on purpose: the openai client retries quick blips itself
+(max_retries=2, honouring Retry-After up to 120 s); when it gives up, Prefect
+retries the task with exponential backoff and jitter, only for transient errors
+(flows.errors.is_transient), after the shared cooldown gate has passed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from flows.backoff import retry_transient_only
+from flows.caching import GENERATION_CACHE, UPLOAD_CACHE
+from flows.cleanup import cleanup_temp_files
+from flows.connections import GeneratorTarget, StoreTarget, open_store
+from flows.encode import EncodedImage
+from flows.generate import GeneratedImage, GenerationOptions
+from flows.settings import RetrySettings
+from flows.storage import PublishedImage, build_object_key
+from flows.workspace import (
+    LoadedImage,
+    SavedImage,
+    encode_loaded,
+    load_image,
+    save_generated,
+)
+
+_RETRY = RetrySettings.from_env()
+_RETRYING = {
+    "retries": _RETRY.task_retries,
+    "retry_delay_seconds": _RETRY.delays(),
+    "retry_jitter_factor": _RETRY.jitter_factor,
+    "retry_condition_fn": retry_transient_only,
+}
+
+
+@task(name="load", **_RETRYING)  # type: ignore[call-overload]
+def load_task(image: str, work_dir: str) -> LoadedImage:
+    """Load the input (URL downloads land in the working directory)."""
+    loaded = load_image(image, work_dir)
+    get_run_logger().info("Loaded %s bytes from %s", loaded.size, loaded.source.kind)
+    return loaded
+
+
+@task(name="encode")
+def encode_task(loaded: LoadedImage) -> EncodedImage:
+    """Check the bytes are an image and build the data URL (never logged)."""
+    encoded = encode_loaded(loaded)
+    get_run_logger().info("Encoded %s (%s bytes)", encoded.mime_type, encoded.size)
+    return encoded
+
+
+@task(name="generate", cache_policy=GENERATION_CACHE, persist_result=True, **_RETRYING)  # type: ignore[call-overload]
+def generate_task(
+    image: EncodedImage, options: GenerationOptions, generator: GeneratorTarget
+) -> GeneratedImage:
+    """Generate the new image; cached on the input hash and options across runs."""
+    generated = generator.open().generate(image, options)
+    get_run_logger().info(
+        "Generated %s bytes with %s (response %s)",
+        generated.size,
+        generated.generator,
+        generated.response_id,
+    )
+    return generated
+
+
+@task(name="save")
+def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
+    """Write the generated PNG to the working directory."""
+    return save_generated(generated, work_dir)
+
+
+@task(name="upload", cache_policy=UPLOAD_CACHE, persist_result=True, **_RETRYING)  # type: ignore[call-overload]
+def upload_task(
+    image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget
+) -> PublishedImage:
+    """Publish the PNG; cached so a rerun uploads nothing and reports the same URLs."""
+    key = build_object_key(store.key_prefix(s3_prefix), filename)
+    published = open_store(store).put_png(key, Path(image.path).read_bytes())
+    get_run_logger().info("Uploaded %s", published.s3_url)
+    return published
+
+
+@task(name="cleanup")
+def cleanup_task(paths: list[str]) -> int:
+    """Remove temporary files and directories; never fails the run."""
+    removed = cleanup_temp_files(*paths)
+    get_run_logger().info("Removed %s temporary path(s)", removed)
+    return removed
