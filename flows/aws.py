@@ -33,7 +33,7 @@ def resolve_bucket_name(sts_client: Any | None = None) -> str:
     try:
         sts = sts_client or boto3.client("sts", region_name=aws_region())
         account_id = sts.get_caller_identity()["Account"]
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot auto-detect"
+    except Exception as exc:
         raise RuntimeError(
             f"Failed to get AWS account ID: {exc}. Set ARTIFACTS_BUCKET to your bucket name, "
             "or configure AWS credentials and AWS_REGION"

@@ -50,7 +50,5 @@ def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     )
 
 
-GENERATION_CACHE: CachePolicy = (
-    CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
-)
+GENERATION_CACHE: CachePolicy = CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
 UPLOAD_CACHE: CachePolicy = CacheKeyFnPolicy(cache_key_fn=upload_key) + TASK_SOURCE

@@ -29,7 +29,5 @@ def cleanup_temp_files(*file_paths: str | os.PathLike[str] | None) -> int:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            logger.warning(
-                "Could not remove temporary file %s: %s", path, exc.strerror or exc
-            )
+            logger.warning("Could not remove temporary file %s: %s", path, exc.strerror or exc)
     return removed

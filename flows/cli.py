@@ -34,12 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="process-image",
         description="Recreate an image with OpenAI's image_generation tool and upload it to S3.",
     )
-    parser.add_argument(
-        "-i", "--input", required=True, help="Image URL or local file path"
-    )
-    parser.add_argument(
-        "-p", "--prompt", help="Custom prompt (default: recreation prompt)"
-    )
+    parser.add_argument("-i", "--input", required=True, help="Image URL or local file path")
+    parser.add_argument("-p", "--prompt", help="Custom prompt (default: recreation prompt)")
     parser.add_argument(
         "-m",
         "--model",
@@ -76,21 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Dry run with no key or cloud account: local Pillow generator, local storage",
     )
-    parser.add_argument(
-        "--openai-block", help="Name of a saved OpenAI Credentials block"
-    )
+    parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
     parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
-    parser.add_argument(
-        "--debug", action="store_true", help="Show Prefect logs and tracebacks"
-    )
+    parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     return parser
 
 
 def _quiet_prefect_console(debug: bool) -> None:
     # Must happen before prefect is imported: its logging config reads these once.
-    os.environ.setdefault(
-        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if debug else "CRITICAL"
-    )
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if debug else "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # A first run migrates a fresh database; Prefect's 20 s default is too short on small machines.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

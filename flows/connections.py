@@ -1,4 +1,4 @@
-"""Build the pipeline's edges (OpenAI client, generator, object store) from blocks or the environment.
+"""Build the pipeline's edges (OpenAI client, generator, object store) from blocks or env.
 
 Flows resolve *targets* first: small, serialisable descriptions that can be task
 parameters and cache-key material. Tasks then open the real client from a target,
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import openai
-from prefect_aws import S3Bucket
 
 from blocks.openai_credentials import OpenAICredentials
 from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
@@ -27,6 +26,9 @@ from flows.settings import (
     local_store_root,
 )
 from flows.storage import LocalObjectStore, ObjectStore, S3ObjectStore
+
+if TYPE_CHECKING:
+    from prefect_aws import S3Bucket
 
 MISSING_KEY_MESSAGE = (
     "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-..., save an OpenAI credentials "
@@ -53,7 +55,7 @@ def openai_client_from_env() -> openai.OpenAI:
 def openai_client(credentials_block: str | None = None) -> openai.OpenAI:
     """A client from the named OpenAICredentials block, else from the environment."""
     if credentials_block:
-        block = OpenAICredentials.load(credentials_block, _sync=True)  # type: ignore[call-arg]
+        block = cast(OpenAICredentials, OpenAICredentials.load(credentials_block, _sync=True))  # type: ignore[call-arg]
         return block.get_client(**_client_options())
     return openai_client_from_env()
 
@@ -73,11 +75,7 @@ class GeneratorTarget:
 
     def check(self) -> None:
         """Fail before any work when the OpenAI key is missing."""
-        if (
-            self.kind == "openai"
-            and not self.credentials_block
-            and env("OPENAI_API_KEY") is None
-        ):
+        if self.kind == "openai" and not self.credentials_block and env("OPENAI_API_KEY") is None:
             raise MissingCredentialsError(MISSING_KEY_MESSAGE)
 
 
@@ -112,19 +110,22 @@ class StoreTarget:
 
     def key_prefix(self, s3_prefix: str) -> str:
         """The block's folder, if any, in front of the run's prefix."""
-        return "/".join(
-            p.strip("/") for p in (self.prefix_root, s3_prefix) if p.strip("/")
-        )
+        return "/".join(p.strip("/") for p in (self.prefix_root, s3_prefix) if p.strip("/"))
 
 
-def resolve_store_target(
-    offline: bool = False, s3_bucket_block: str | None = None
-) -> StoreTarget:
+def _load_bucket_block(name: str) -> S3Bucket:
+    # Imported on use: prefect_aws pulls in its ECS worker and costs ~1.5 s at startup.
+    from prefect_aws import S3Bucket
+
+    return cast(S3Bucket, S3Bucket.load(name, _sync=True))  # type: ignore[call-arg]
+
+
+def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = None) -> StoreTarget:
     """Decide the destination once per run (this may call STS to auto-detect the bucket)."""
     if offline:
         return StoreTarget(kind="local", local_root=str(local_store_root()))
     if s3_bucket_block:
-        block = S3Bucket.load(s3_bucket_block, _sync=True)  # type: ignore[call-arg]
+        block = _load_bucket_block(s3_bucket_block)
         credentials = block.credentials
         return StoreTarget(
             kind="s3",
@@ -132,8 +133,7 @@ def resolve_store_target(
             region=getattr(credentials, "region_name", None) or aws_region(),
             prefix_root=block.bucket_folder or "",
             cloudfront_domain=cloudfront_domain(),
-            endpoint_url=credentials.aws_client_parameters.endpoint_url
-            or endpoint_url(),
+            endpoint_url=credentials.aws_client_parameters.endpoint_url or endpoint_url(),
             bucket_block=s3_bucket_block,
         )
     return StoreTarget(
@@ -150,7 +150,7 @@ def open_store(target: StoreTarget) -> ObjectStore:
     if target.kind == "local":
         return LocalObjectStore(Path(target.local_root or local_store_root()))
     if target.bucket_block:
-        block = S3Bucket.load(target.bucket_block, _sync=True)  # type: ignore[call-arg]
+        block = _load_bucket_block(target.bucket_block)
         client = block.credentials.get_s3_client()
     else:
         client = s3_client_from_env(target.region)

@@ -88,18 +88,12 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else None
-        return status is not None and (
-            status in _TRANSIENT_HTTP_STATUSES or status >= 500
-        )
+        return status is not None and (status in _TRANSIENT_HTTP_STATUSES or status >= 500)
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in _TRANSIENT_S3_CODES or status >= 500
-    if isinstance(
-        exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)
-    ):
-        return True
-    return False
+    return isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError))
 
 
 def explain(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import openai
 
@@ -18,10 +18,11 @@ from flows.settings import (
     DEFAULT_MODEL,
     DEFAULT_PROMPT,
     DEFAULT_QUALITY,
+    Background,
+    Quality,
 )
 
-Background = Literal["transparent", "opaque", "auto"]
-Quality = Literal["low", "medium", "high", "auto"]
+__all__ = ["Background", "GeneratedImage", "GenerationOptions", "OpenAIImageGenerator", "Quality"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,7 @@ class ImageGenerator(Protocol):
         """Stable name of the generator, included in cache keys."""
         ...
 
-    def generate(
-        self, image: EncodedImage, options: GenerationOptions
-    ) -> GeneratedImage:
+    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
         """Produce the new image."""
         ...
 
@@ -116,9 +115,7 @@ class OpenAIImageGenerator:
     def identity(self) -> str:
         return "openai-responses"
 
-    def generate(
-        self, image: EncodedImage, options: GenerationOptions
-    ) -> GeneratedImage:
+    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
         self._gate.wait()
         try:
             response = self._client.responses.create(**build_request(image, options))
@@ -127,17 +124,18 @@ class OpenAIImageGenerator:
             if error.retry_after:
                 self._gate.defer(error.retry_after)
             raise error from exc
+        except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
+            raise ImageGenerationError(
+                "Malformed response from OpenAI: the body is not valid JSON; "
+                "check OPENAI_BASE_URL points at the OpenAI API"
+            ) from exc
         return parse_response(response, self.identity)
 
 
-def parse_response(
-    response: Any, generator: str = "openai-responses"
-) -> GeneratedImage:
+def parse_response(response: Any, generator: str = "openai-responses") -> GeneratedImage:
     """The first image_generation_call's image, or an error naming the response id."""
     response_id = getattr(response, "id", None)
-    calls = [
-        item for item in response.output or [] if item.type == "image_generation_call"
-    ]
+    calls = [item for item in response.output or [] if item.type == "image_generation_call"]
     if not calls:
         kinds = ", ".join(item.type for item in response.output or []) or "nothing"
         raise ImageGenerationError(
@@ -149,7 +147,8 @@ def parse_response(
     if call.status == "failed" or not call.result:
         raise ImageGenerationError(
             f"No generated image returned from OpenAI (response {response_id}): the "
-            f"image_generation_call {call.id} ended '{call.status}'; try again or change the prompt",
+            f"image_generation_call {call.id} ended '{call.status}'; "
+            "try again or change the prompt",
             response_id=response_id,
         )
     try:
@@ -186,40 +185,32 @@ def translate_openai_error(
 ) -> ImageGenerationError:
     """An ImageGenerationError that says whether to retry and what a person should do."""
     if isinstance(exc, openai.APITimeoutError):
-        return ImageGenerationError(
-            "OpenAI request timed out; will retry", transient=True
-        )
+        return ImageGenerationError("OpenAI request timed out; will retry", transient=True)
     if isinstance(exc, openai.APIConnectionError):
-        return ImageGenerationError(
-            "Could not reach OpenAI (connection error)", transient=True
-        )
+        return ImageGenerationError("Could not reach OpenAI (connection error)", transient=True)
     if not isinstance(exc, openai.APIStatusError):
+        return ImageGenerationError(f"Malformed response from OpenAI: {type(exc).__name__}")
+    status, code, detail = exc.status_code, exc.code, _api_message(exc)
+
+    def error(
+        message: str, transient: bool = False, retry_after: float | None = None
+    ) -> ImageGenerationError:
         return ImageGenerationError(
-            f"Malformed response from OpenAI: {type(exc).__name__}"
+            message,
+            transient=transient,
+            retry_after=retry_after,
+            status_code=status,
+            code=code,
+            request_id=exc.request_id,
         )
-    status = exc.status_code
-    code = exc.code
-    detail = _api_message(exc)
-    common = {"status_code": status, "code": code, "request_id": exc.request_id}
+
     if status == 429 and code == "insufficient_quota":
-        message = (
-            "OpenAI quota exhausted (insufficient_quota); add credit or raise the limit"
-        )
-        return ImageGenerationError(message, **common)
+        return error("OpenAI quota exhausted (insufficient_quota); add credit or raise the limit")
     if status == 429:
-        return ImageGenerationError(
-            f"OpenAI rate limit hit (429): {detail}",
-            transient=True,
-            retry_after=_retry_after(exc),
-            **common,
-        )
+        return error(f"OpenAI rate limit hit (429): {detail}", True, _retry_after(exc))
     if status >= 500 or status in (408, 409):
-        return ImageGenerationError(
-            f"OpenAI server error ({status})", transient=True, **common
-        )
-    return ImageGenerationError(
-        _explain_client_error(status, code, detail, options), **common
-    )
+        return error(f"OpenAI server error ({status})", transient=True)
+    return error(_explain_client_error(status, code, detail, options))
 
 
 def _explain_client_error(

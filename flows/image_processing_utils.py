@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import openai
 
-from flows.aws import resolve_bucket_name, s3_client_from_env
+from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
 from flows.cleanup import cleanup_temp_files
 from flows.connections import openai_client_from_env
 from flows.encode import encode_image, encode_image_for_openai, sha256_hex
@@ -20,7 +20,6 @@ from flows.settings import (
     aws_region,
     cloudfront_domain,
 )
-from flows.aws import endpoint_url
 from flows.sources import download_image_from_url, load_image_from_path
 from flows.storage import S3ObjectStore, build_object_key
 
@@ -51,9 +50,7 @@ def process_image_with_openai(
     if not image_bytes:
         raise ValueError("Image bytes cannot be empty")
     generator = OpenAIImageGenerator(client or openai_client_from_env())
-    options = GenerationOptions(
-        prompt=prompt, model=model, background=background, quality=quality
-    )
+    options = GenerationOptions(prompt=prompt, model=model, background=background, quality=quality)
     return generator.generate(encode_image(image_bytes), options).png
 
 

@@ -27,9 +27,7 @@ def sniff_mime_type(image_bytes: bytes) -> str | None:
 def detect_mime_type(image_bytes: bytes, source: str = "image") -> str:
     """The MIME type of ``image_bytes``; raises InvalidImageError naming ``source`` if unusable."""
     if not image_bytes:
-        raise InvalidImageError(
-            f"Image is empty: {source} has 0 bytes; supply a non-empty image"
-        )
+        raise InvalidImageError(f"Image is empty: {source} has 0 bytes; supply a non-empty image")
     mime_type = sniff_mime_type(image_bytes)
     if mime_type is None:
         raise InvalidImageError(

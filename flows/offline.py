@@ -33,13 +33,9 @@ class OfflineImageGenerator:
     def identity(self) -> str:
         return "offline-pillow-v1"
 
-    def generate(
-        self, image: EncodedImage, options: GenerationOptions
-    ) -> GeneratedImage:
+    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
         if options.prompt:
-            logger.warning(
-                "Offline generator ignores the prompt; it only recreates the image"
-            )
+            logger.warning("Offline generator ignores the prompt; it only recreates the image")
         png = recreate_as_transparent_png(_decode(image))
         return GeneratedImage(png=png, sha256=sha256_hex(png), generator=self.identity)
 

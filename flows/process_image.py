@@ -46,24 +46,18 @@ class ProcessedImage(BaseModel):
 
 @flow(name="process-image", log_prints=False)
 def process_image(
-    image: Annotated[
-        str, Field(description="Image URL (http/https) or local file path.")
-    ],
+    image: Annotated[str, Field(description="Image URL (http/https) or local file path.")],
     prompt: Annotated[
         str | None,
-        Field(
-            description="Prompt for OpenAI; empty uses the default recreation prompt."
-        ),
+        Field(description="Prompt for OpenAI; empty uses the default recreation prompt."),
     ] = None,
-    model: Annotated[
-        str, Field(description="OpenAI model with the image_generation tool.")
-    ] = (DEFAULT_MODEL),
+    model: Annotated[str, Field(description="OpenAI model with the image_generation tool.")] = (
+        DEFAULT_MODEL
+    ),
     background: Annotated[
         Background, Field(description="Background of the generated image.")
     ] = DEFAULT_BACKGROUND,
-    quality: Annotated[
-        Quality, Field(description="Image quality setting.")
-    ] = DEFAULT_QUALITY,
+    quality: Annotated[Quality, Field(description="Image quality setting.")] = DEFAULT_QUALITY,
     s3_prefix: Annotated[str, Field(description="S3 key prefix for the upload.")] = (
         DEFAULT_S3_PREFIX
     ),
@@ -76,21 +70,15 @@ def process_image(
     ] = None,
     offline: Annotated[
         bool,
-        Field(
-            description="Dry run: local Pillow generator and local storage, no key needed."
-        ),
+        Field(description="Dry run: local Pillow generator and local storage, no key needed."),
     ] = False,
     openai_credentials_block: Annotated[
         str | None,
-        Field(
-            description="Name of an OpenAI Credentials block; default: OPENAI_API_KEY."
-        ),
+        Field(description="Name of an OpenAI Credentials block; default: OPENAI_API_KEY."),
     ] = None,
     s3_bucket_block: Annotated[
         str | None,
-        Field(
-            description="Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect."
-        ),
+        Field(description="Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect."),
     ] = None,
 ) -> ProcessedImage:
     """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""
@@ -100,9 +88,7 @@ def process_image(
     )
     generator.check()
     source = classify_source(image)
-    options = GenerationOptions(
-        prompt=prompt, model=model, background=background, quality=quality
-    )
+    options = GenerationOptions(prompt=prompt, model=model, background=background, quality=quality)
     work_dir, created_work_dir = prepare_work_dir(output_dir)
     temporary: list[str] = []
     try:
@@ -124,9 +110,7 @@ def process_image(
         )
         report(f"  Model: {model}" + (" (ignored offline)" if offline else ""))
         report(
-            "  Prompt: (using default recreation prompt)"
-            if not prompt
-            else f"  Prompt: {prompt}"
+            "  Prompt: (using default recreation prompt)" if not prompt else f"  Prompt: {prompt}"
         )
         if offline and prompt:
             report("  Note: the offline generator ignores the prompt")
@@ -134,18 +118,13 @@ def process_image(
         generated = state.result()
         cached = state.name == "Cached"
         report(
-            f"  ✓ Generated {generated.size} bytes"
-            + (" (cached, no API call)" if cached else "")
+            f"  ✓ Generated {generated.size} bytes" + (" (cached, no API call)" if cached else "")
         )
         saved = save_task(generated, str(work_dir))
         temporary.append(saved.path)
 
         report("")
-        report(
-            "Step 3: Uploading to local storage..."
-            if offline
-            else "Step 3: Uploading to S3..."
-        )
+        report("Step 3: Uploading to local storage..." if offline else "Step 3: Uploading to S3...")
         filename = output_filename(f"generated_{source.name}")
         published = upload_task(saved, filename, s3_prefix, store)
         report("  ✓ Uploaded to local storage" if offline else "  ✓ Uploaded to S3")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, Literal
+
+Background = Literal["transparent", "opaque", "auto"]
+Quality = Literal["low", "medium", "high", "auto"]
 
 DEFAULT_PROMPT = "Recreate this image exactly as a high-resolution transparent PNG."
 DEFAULT_MODEL = "gpt-5"
-DEFAULT_BACKGROUND = "transparent"
-DEFAULT_QUALITY = "high"
+DEFAULT_BACKGROUND: Final[Background] = "transparent"
+DEFAULT_QUALITY: Final[Quality] = "high"
 DEFAULT_S3_PREFIX = "generated-images"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DOWNLOAD_TIMEOUT = 30
@@ -37,9 +41,7 @@ def cloudfront_domain() -> str | None:
 
 def local_store_root() -> Path:
     """Where --offline publishes: IMAGE_PIPELINE_LOCAL_STORE, else ./local-bucket."""
-    return (
-        Path(env("IMAGE_PIPELINE_LOCAL_STORE") or "local-bucket").expanduser().resolve()
-    )
+    return Path(env("IMAGE_PIPELINE_LOCAL_STORE") or "local-bucket").expanduser().resolve()
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,7 @@ class RetrySettings:
         """Defaults, overridden by IMAGE_PIPELINE_* variables (tests shorten the delays)."""
         default = cls()
         return cls(
-            task_retries=int(
-                env("IMAGE_PIPELINE_TASK_RETRIES") or default.task_retries
-            ),
+            task_retries=int(env("IMAGE_PIPELINE_TASK_RETRIES") or default.task_retries),
             base_delay_seconds=float(
                 env("IMAGE_PIPELINE_RETRY_DELAY_SECONDS") or default.base_delay_seconds
             ),
@@ -74,6 +74,4 @@ class RetrySettings:
 
     def delays(self) -> list[float]:
         """Exponential backoff: base, 2*base, 4*base, ... one per retry."""
-        return [
-            self.base_delay_seconds * 2**n for n in range(max(self.task_retries, 1))
-        ]
+        return [self.base_delay_seconds * 2**n for n in range(max(self.task_retries, 1))]

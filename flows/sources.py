@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 
 from flows.errors import ImageNotFoundError, InvalidImageError, InvalidImageSourceError
 from flows.settings import DEFAULT_DOWNLOAD_TIMEOUT, env
@@ -44,9 +45,7 @@ def classify_source(image: str) -> ImageSource:
     """Decide whether ``image`` is a URL or a path; refuse schemes we cannot load."""
     text = image.strip()
     if not text:
-        raise InvalidImageSourceError(
-            "No image given; pass an http(s) URL or a local file path"
-        )
+        raise InvalidImageSourceError("No image given; pass an http(s) URL or a local file path")
     if "://" in text:
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
@@ -67,9 +66,7 @@ def _expand(path: str) -> str:
     return str(Path(os.path.expanduser(path)).absolute())
 
 
-def download_image_from_url(
-    url: str, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT
-) -> bytes:
+def download_image_from_url(url: str, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT) -> bytes:
     """Download ``url`` and return its bytes.
 
     Raises ValueError for a URL we cannot fetch, requests.HTTPError for an error
@@ -78,9 +75,7 @@ def download_image_from_url(
     """
     source = classify_source(url)
     if source.kind != "url":
-        raise InvalidImageSourceError(
-            f"Invalid image URL: {url}; expected http:// or https://"
-        )
+        raise InvalidImageSourceError(f"Invalid image URL: {url}; expected http:// or https://")
     limit = max_image_bytes()
     try:
         with requests.get(
@@ -88,18 +83,26 @@ def download_image_from_url(
         ) as response:
             _raise_for_status(response, url)
             body = _read_capped(response, url, limit)
-    except requests.Timeout as exc:
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        if not _is_timeout(exc):
+            raise requests.ConnectionError(
+                f"Could not connect to download {url}; check the URL and your network"
+            ) from exc
         raise requests.Timeout(
             f"Timeout downloading image from {url} after {timeout}s; "
             "check the URL is reachable or raise the timeout"
         ) from exc
-    except requests.ConnectionError as exc:
-        raise requests.ConnectionError(
-            f"Could not connect to download {url}; check the URL and your network"
-        ) from exc
     if not body:
         raise InvalidImageError(f"Image is empty: {url} returned 0 bytes")
     return body
+
+
+def _is_timeout(exc: requests.RequestException) -> bool:
+    # A read timeout while streaming the body surfaces as ConnectionError(ReadTimeoutError).
+    inner = exc.args[0] if exc.args else None
+    return isinstance(exc, requests.Timeout) or isinstance(
+        inner, urllib3.exceptions.ReadTimeoutError
+    )
 
 
 def _raise_for_status(response: requests.Response, url: str) -> None:
@@ -142,9 +145,7 @@ def load_image_from_path(file_path: str) -> bytes:
             f"(relative paths are resolved from {Path.cwd()})"
         )
     if path.is_dir():
-        raise InvalidImageSourceError(
-            f"Not a file: {file_path} is a directory; pass an image file"
-        )
+        raise InvalidImageSourceError(f"Not a file: {file_path} is a directory; pass an image file")
     limit = max_image_bytes()
     try:
         size = path.stat().st_size
@@ -158,17 +159,13 @@ def load_image_from_path(file_path: str) -> bytes:
     except InvalidImageError:
         raise
     except OSError as exc:
-        raise OSError(
-            f"Error reading image file {file_path}: {exc.strerror or exc}"
-        ) from exc
+        raise OSError(f"Error reading image file {file_path}: {exc.strerror or exc}") from exc
     if not data:
         raise InvalidImageError(f"Image file is empty: {file_path} has 0 bytes")
     return data
 
 
-def read_source(
-    source: ImageSource, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT
-) -> bytes:
+def read_source(source: ImageSource, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT) -> bytes:
     """The bytes behind a classified source."""
     if source.kind == "url":
         return download_image_from_url(source.location, timeout=timeout)

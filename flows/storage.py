@@ -57,9 +57,7 @@ def build_object_key(prefix: str, filename: str, timestamp: int | None = None) -
     return f"{clean_prefix}/{name}" if clean_prefix else name
 
 
-def s3_public_url(
-    bucket: str, region: str, key: str, cloudfront_domain: str | None
-) -> str:
+def s3_public_url(bucket: str, region: str, key: str, cloudfront_domain: str | None) -> str:
     """CloudFront URL when a domain is configured, else the bucket's virtual-host URL."""
     if cloudfront_domain:
         return f"https://{cloudfront_domain}/{key}"
@@ -85,7 +83,9 @@ class S3ObjectStore:
 
     @property
     def identity(self) -> str:
-        return f"s3|{self.endpoint_url or 'aws'}|{self.region}|{self.bucket}|{self.cloudfront_domain}"
+        return (
+            f"s3|{self.endpoint_url or 'aws'}|{self.region}|{self.bucket}|{self.cloudfront_domain}"
+        )
 
     def put_png(self, key: str, data: bytes) -> PublishedImage:
         self._client.put_object(
@@ -97,9 +97,7 @@ class S3ObjectStore:
         )
         return PublishedImage(
             s3_url=f"s3://{self.bucket}/{key}",
-            public_url=s3_public_url(
-                self.bucket, self.region, key, self.cloudfront_domain
-            ),
+            public_url=s3_public_url(self.bucket, self.region, key, self.cloudfront_domain),
             key=key,
         )
 

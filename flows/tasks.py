@@ -9,6 +9,7 @@ retries the task with exponential backoff and jitter, only for transient errors
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.logging import get_run_logger
@@ -30,7 +31,7 @@ from flows.workspace import (
 )
 
 _RETRY = RetrySettings.from_env()
-_RETRYING = {
+_RETRYING: dict[str, Any] = {
     "retries": _RETRY.task_retries,
     "retry_delay_seconds": _RETRY.delays(),
     "retry_jitter_factor": _RETRY.jitter_factor,
@@ -38,7 +39,7 @@ _RETRYING = {
 }
 
 
-@task(name="load", **_RETRYING)  # type: ignore[call-overload]
+@task(name="load", **_RETRYING)
 def load_task(image: str, work_dir: str) -> LoadedImage:
     """Load the input (URL downloads land in the working directory)."""
     loaded = load_image(image, work_dir)
@@ -54,7 +55,7 @@ def encode_task(loaded: LoadedImage) -> EncodedImage:
     return encoded
 
 
-@task(name="generate", cache_policy=GENERATION_CACHE, persist_result=True, **_RETRYING)  # type: ignore[call-overload]
+@task(name="generate", cache_policy=GENERATION_CACHE, persist_result=True, **_RETRYING)
 def generate_task(
     image: EncodedImage, options: GenerationOptions, generator: GeneratorTarget
 ) -> GeneratedImage:
@@ -75,7 +76,7 @@ def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
     return save_generated(generated, work_dir)
 
 
-@task(name="upload", cache_policy=UPLOAD_CACHE, persist_result=True, **_RETRYING)  # type: ignore[call-overload]
+@task(name="upload", cache_policy=UPLOAD_CACHE, persist_result=True, **_RETRYING)
 def upload_task(
     image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget
 ) -> PublishedImage:

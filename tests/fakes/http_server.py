@@ -46,10 +46,11 @@ class _Server(ThreadingHTTPServer):
     # stop() shuts connections down and joins handlers itself, with a deadline;
     # the stdlib join (block_on_close) could wait forever on a stalled handler.
     block_on_close = False
+    # The default listen backlog (5) makes bursts of parallel clients wait for
+    # SYN retransmits; concurrency tests open many connections at once.
+    request_queue_size = 128
 
-    def __init__(
-        self, owner: LoopbackServer, handler: type[BaseHTTPRequestHandler]
-    ) -> None:
+    def __init__(self, owner: LoopbackServer, handler: type[BaseHTTPRequestHandler]) -> None:
         self.owner = owner
         super().__init__((_HOST, 0), handler)
 
@@ -139,9 +140,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         # SO_LINGER 0 turns close() into a reset, like a crashed proxy.
         with contextlib.suppress(OSError):
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         # rfile holds a reference on the socket; the fd only closes with both.
         with contextlib.suppress(OSError, ValueError):
             self.rfile.close()
@@ -300,15 +299,11 @@ class _ImageHandler(LoopbackHandler):
     def _dispatch(self, *, head_only: bool) -> None:
         server = cast(ImageHTTPServer, self.server.owner)
         server._record(
-            ServedRequest(
-                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
-            )
+            ServedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
         )
         route = server._lookup(self.path)
         if route is None:
-            self.send_bytes(
-                404, b"not found\n", "text/plain; charset=utf-8", head_only=head_only
-            )
+            self.send_bytes(404, b"not found\n", "text/plain; charset=utf-8", head_only=head_only)
             return
         if route.behaviour == "serve":
             self.send_bytes(
@@ -319,9 +314,7 @@ class _ImageHandler(LoopbackHandler):
                 head_only=head_only,
             )
         elif route.behaviour == "redirect":
-            self.send_bytes(
-                route.status, b"", "text/plain", {"Location": route.location}
-            )
+            self.send_bytes(route.status, b"", "text/plain", {"Location": route.location})
         elif route.behaviour == "reset":
             self.abort_connection()
         elif route.behaviour == "stall":
@@ -331,9 +324,7 @@ class _ImageHandler(LoopbackHandler):
         elif route.behaviour == "lying_length":
             self._lying_length(route, head_only=head_only)
 
-    def _stall(
-        self, route: _Route, server: ImageHTTPServer, *, head_only: bool
-    ) -> None:
+    def _stall(self, route: _Route, server: ImageHTTPServer, *, head_only: bool) -> None:
         if route.stall_phase == "headers" and server.wait(route.seconds):
             self.close_connection = True
             return
@@ -348,9 +339,7 @@ class _ImageHandler(LoopbackHandler):
             return
         self.wfile.write(route.body)
 
-    def _endless(
-        self, route: _Route, server: ImageHTTPServer, *, head_only: bool
-    ) -> None:
+    def _endless(self, route: _Route, server: ImageHTTPServer, *, head_only: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", route.content_type)
         self.send_header("Transfer-Encoding", "chunked")
@@ -446,9 +435,7 @@ class ImageHTTPServer(LoopbackServer):
         if body is None:
             with self._lock:
                 previous = self._routes.get(_normalise(path))
-            body = (
-                previous.body if previous is not None and previous.body else _TINY_PNG
-            )
+            body = previous.body if previous is not None and previous.body else _TINY_PNG
         return self._register(
             path,
             _Route(

@@ -1,0 +1,85 @@
+"""Create or update the pipeline's blocks from the environment (``python -m blocks``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
+from pydantic import SecretStr
+
+from blocks.names import (
+    DEFAULT_AWS_CREDENTIALS_BLOCK,
+    DEFAULT_OPENAI_BLOCK,
+    DEFAULT_S3_BUCKET_BLOCK,
+)
+from blocks.openai_credentials import OpenAICredentials
+from flows.aws import endpoint_url, resolve_bucket_name
+from flows.errors import MissingCredentialsError
+from flows.settings import aws_region, env
+
+
+@dataclass(frozen=True)
+class SavedBlock:
+    """One block written: its type slug, name and a secret-free summary."""
+
+    slug: str
+    name: str
+    summary: str
+
+
+def openai_block_from_env() -> OpenAICredentials:
+    """OPENAI_API_KEY (required), OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID."""
+    api_key = env("OPENAI_API_KEY")
+    if api_key is None:
+        raise MissingCredentialsError(
+            "OPENAI_API_KEY is not set; export it before running python -m blocks "
+            "(or pass --skip-openai to save only the AWS blocks)"
+        )
+    return OpenAICredentials(
+        api_key=SecretStr(api_key),
+        base_url=env("OPENAI_BASE_URL"),
+        organization=env("OPENAI_ORG_ID"),
+        project=env("OPENAI_PROJECT_ID"),
+    )
+
+
+def aws_credentials_from_env() -> AwsCredentials:
+    """Keys if set (else the default chain at run time), AWS_REGION, AWS_ENDPOINT_URL."""
+    secret = env("AWS_SECRET_ACCESS_KEY")
+    token = env("AWS_SESSION_TOKEN")
+    return AwsCredentials(
+        aws_access_key_id=env("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=SecretStr(secret) if secret else None,
+        aws_session_token=token,
+        region_name=aws_region(),
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint_url()),
+    )
+
+
+def save_blocks_from_env(
+    openai_name: str = DEFAULT_OPENAI_BLOCK,
+    aws_name: str = DEFAULT_AWS_CREDENTIALS_BLOCK,
+    bucket_name: str = DEFAULT_S3_BUCKET_BLOCK,
+    include_openai: bool = True,
+) -> list[SavedBlock]:
+    """Save (overwriting) the OpenAI, AWS credentials and S3 bucket blocks."""
+    saved: list[SavedBlock] = []
+    if include_openai:
+        openai_block = openai_block_from_env()
+        openai_block.save(openai_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+        where = openai_block.base_url or "api.openai.com"
+        saved.append(
+            SavedBlock(
+                openai_block.get_block_type_slug(), openai_name, f"key set, endpoint {where}"
+            )
+        )
+    credentials = aws_credentials_from_env()
+    credentials.save(aws_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+    endpoint = credentials.aws_client_parameters.endpoint_url or "AWS"
+    saved.append(
+        SavedBlock("aws-credentials", aws_name, f"region {credentials.region_name}, {endpoint}")
+    )
+    bucket = S3Bucket(bucket_name=resolve_bucket_name(), credentials=credentials)
+    bucket.save(bucket_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+    saved.append(SavedBlock("s3-bucket", bucket_name, f"bucket {bucket.bucket_name}"))
+    return saved

@@ -1,0 +1,129 @@
+"""Shared fixtures: a Prefect test server, moto's S3 server, the fake OpenAI and image servers.
+
+Environment is pinned before any project import so retry delays are short and no
+developer configuration (keys, AWS profiles) leaks into the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+for _name in list(os.environ):
+    if _name.startswith(("OPENAI_", "AWS_", "ARTIFACTS_", "CLOUDFRONT_", "IMAGE_PIPELINE_")):
+        del os.environ[_name]
+os.environ.update(
+    {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "IMAGE_PIPELINE_RETRY_DELAY_SECONDS": "0.02",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+from prefect.settings import (  # noqa: E402
+    PREFECT_API_URL,
+    PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+    temporary_settings,
+)
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
+
+TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url() -> Iterator[str]:
+    """One Prefect test server for the session; its URL lets subprocesses share it."""
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(autouse=True)
+def isolated_results(prefect_api_url: str, tmp_path: Path) -> Iterator[Path]:
+    """Fresh result storage (hence a cold cache) for every test."""
+    results = tmp_path / "results"
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results}):
+        yield results
+
+
+@pytest.fixture(autouse=True)
+def local_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where --offline publishes during a test."""
+    root = tmp_path / "local-bucket"
+    monkeypatch.setenv("IMAGE_PIPELINE_LOCAL_STORE", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3/STS server on a random loopback port."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class S3Env:
+    """A fresh bucket on moto, with the environment pointing at it."""
+
+    endpoint: str
+    bucket: str
+    client: object
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Object keys in the bucket."""
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)  # type: ignore[attr-defined]
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def head(self, key: str) -> dict[str, object]:
+        """The object's metadata."""
+        return self.client.head_object(Bucket=self.bucket, Key=key)  # type: ignore[attr-defined, no-any-return]
+
+    def read(self, key: str) -> bytes:
+        """The object's bytes."""
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]  # type: ignore[attr-defined]
+        return body.read()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Env:
+    """ARTIFACTS_BUCKET set to a new, empty bucket on moto."""
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint)
+    client.create_bucket(Bucket=bucket)
+    return S3Env(endpoint=moto_endpoint, bucket=bucket, client=client)
+
+
+@pytest.fixture
+def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    """The fake Responses API, with OPENAI_API_KEY/OPENAI_BASE_URL pointing at it."""
+    with FakeOpenAIServer(api_key=TEST_OPENAI_KEY) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", TEST_OPENAI_KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
+def http_server() -> Iterator[ImageHTTPServer]:
+    """A loopback server for image URLs."""
+    with ImageHTTPServer() as server:
+        yield server

@@ -1,0 +1,193 @@
+"""The process-image command, run as a user runs it: a subprocess against the fakes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3Env
+from tests.fakes.http_server import ImageHTTPServer
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.images import logo
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "logo.png"
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli_env(prefect_api_url: str, isolated_results: Path) -> Callable[[], dict[str, str]]:
+    """The test's environment (read when called, after other fixtures set theirs) plus the
+    shared Prefect server and result storage."""
+
+    def current() -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PREFECT_API_URL": prefect_api_url,
+                "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    return current
+
+
+@pytest.fixture
+def run_cli(cli_env: Callable[[], dict[str, str]]) -> Runner:
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        final_env = cli_env()
+        final_env.update(env or {})
+        for name in [k for k, v in final_env.items() if v == ""]:
+            del final_env[name]
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args],
+            cwd=REPO,
+            env=final_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+    return run
+
+
+def test_offline_run_prints_the_reference_output(run_cli: Runner, local_store: Path) -> None:
+    done = run_cli("--offline", "-i", str(SAMPLE), env={"OPENAI_API_KEY": ""})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for line in (
+        "Step 1: Loading image...",
+        "  Detected local file: ",
+        f"  ✓ Loaded {SAMPLE.stat().st_size} bytes",
+        "Step 3: Uploading to local storage...",
+        "RESULTS",
+        "✓ Processing complete!",
+    ):
+        assert line in out
+    match = re.search(r"^S3 URL:        (file://\S+)$", out, re.MULTILINE)
+    assert match, out
+    assert re.search(r"^Public URL:    file://\S+_generated_logo\.png$", out, re.MULTILINE)
+    published = list(local_store.rglob("*_generated_logo.png"))
+    assert len(published) == 1 and published[0].as_uri() == match.group(1)
+    assert "Traceback" not in done.stderr
+
+
+def test_online_run_prints_s3_and_public_urls(
+    run_cli: Runner, openai_fake: FakeOpenAIServer, s3: S3Env, http_server: ImageHTTPServer
+) -> None:
+    url = http_server.add("/logo.png", logo())
+    done = run_cli("-i", url, "-p", "Make it modern", "--quality", "medium", "--s3-prefix", "cli")
+    assert done.returncode == 0, done.stderr
+    (key,) = s3.keys()
+    assert re.fullmatch(r"cli/\d+_generated_logo\.png", key)
+    assert f"S3 URL:        s3://{s3.bucket}/{key}\n" in done.stdout
+    public = f"https://{s3.bucket}.s3.us-east-1.amazonaws.com/{key}"
+    assert f"Public URL:    {public}\n" in done.stdout
+    assert f"  Detected URL: {url}..." in done.stdout
+    assert "  Model: gpt-5" in done.stdout and "  Prompt: Make it modern" in done.stdout
+    request = openai_fake.responses_requests[0]
+    assert request.prompt == "Make it modern"
+    assert request.json["tools"][0]["quality"] == "medium"
+
+    again = run_cli("-i", url, "-p", "Make it modern", "--quality", "medium", "--s3-prefix", "cli")
+    assert again.returncode == 0, again.stderr
+    assert len(openai_fake.responses_requests) == 1  # a second process pays nothing
+    assert s3.keys() == [key]
+    assert "(cached, no API call)" in again.stdout
+    assert f"S3 URL:        s3://{s3.bucket}/{key}\n" in again.stdout
+
+
+def test_missing_key_says_what_to_set(run_cli: Runner) -> None:
+    done = run_cli("-i", str(SAMPLE), env={"OPENAI_API_KEY": ""})
+    assert done.returncode == 1
+    assert "OPENAI_API_KEY" in done.stderr and "--offline" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_file_is_one_line_unless_debug(run_cli: Runner, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.png"
+    done = run_cli("--offline", "-i", str(missing))
+    assert done.returncode == 1
+    assert f"Image file not found: {missing}" in done.stderr
+    assert "Traceback" not in done.stderr
+    debug = run_cli("--offline", "-i", str(missing), "--debug")
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+
+
+def test_keep_temp_writes_the_processed_png(run_cli: Runner, tmp_path: Path) -> None:
+    out_dir = tmp_path / "processed_images"
+    done = run_cli("--offline", "-i", str(SAMPLE), "--keep-temp", "-o", str(out_dir))
+    assert done.returncode == 0, done.stderr
+    kept = list(out_dir.glob("processed_image_*.png"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"\x89PNG")
+
+
+def test_bad_choice_is_rejected_by_the_parser(run_cli: Runner) -> None:
+    done = run_cli("-i", str(SAMPLE), "--background", "purple")
+    assert done.returncode == 2
+    assert "invalid choice: 'purple'" in done.stderr
+
+
+def test_help_lists_every_reference_flag(run_cli: Runner) -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for flag in (
+        "--input",
+        "-i",
+        "--prompt",
+        "-p",
+        "--model",
+        "-m",
+        "--output-dir",
+        "-o",
+        "--keep-temp",
+        "--background",
+        "--quality",
+        "--s3-prefix",
+        "--offline",
+        "--debug",
+    ):
+        assert flag in done.stdout
+
+
+def test_ctrl_c_exits_130(
+    cli_env: Callable[[], dict[str, str]], openai_fake: FakeOpenAIServer, s3: S3Env
+) -> None:
+    openai_fake.latency = 60
+    env = cli_env()
+    env["IMAGE_PIPELINE_OPENAI_MAX_RETRIES"] = "0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "-i", str(SAMPLE)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while openai_fake.in_flight == 0 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        assert openai_fake.in_flight == 1
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert "Interrupted" in err
+    assert s3.keys() == []
