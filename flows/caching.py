@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect.cache_policies import TASK_SOURCE, CacheKeyFnPolicy, CachePolicy
 from prefect.context import TaskRunContext
+from prefect.locking.memory import MemoryLockManager
 
 # Bump to invalidate every stored result when the meaning of a key changes.
 CACHE_VERSION = "1"
@@ -50,5 +51,13 @@ def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     )
 
 
-GENERATION_CACHE: CachePolicy = CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
-UPLOAD_CACHE: CachePolicy = CacheKeyFnPolicy(cache_key_fn=upload_key) + TASK_SOURCE
+# SERIALIZABLE: two identical calls at the same moment (a duplicate in a batch) take a
+# lock on the key, so the second waits and reads the first one's result instead of paying.
+# In-memory locks cover one process; a lock file could outlive a killed worker and hang reruns.
+_LOCKS = MemoryLockManager()  # type: ignore[no-untyped-call]
+GENERATION_CACHE: CachePolicy = (
+    CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
+).configure(isolation_level="SERIALIZABLE", lock_manager=_LOCKS)
+UPLOAD_CACHE: CachePolicy = (CacheKeyFnPolicy(cache_key_fn=upload_key) + TASK_SOURCE).configure(
+    isolation_level="SERIALIZABLE", lock_manager=_LOCKS
+)

@@ -28,6 +28,7 @@ from flows.settings import (
 from flows.storage import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
     from prefect_aws import S3Bucket
 
 MISSING_KEY_MESSAGE = (
@@ -145,17 +146,19 @@ def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = No
     )
 
 
+def s3_client(target: StoreTarget) -> S3Client:
+    """An S3 client with the target's credentials (its block's, else the default chain)."""
+    if target.bucket_block:
+        return _load_bucket_block(target.bucket_block).credentials.get_s3_client()
+    return s3_client_from_env(target.region or None)
+
+
 def open_store(target: StoreTarget) -> ObjectStore:
     """The object store a target describes, with credentials from its block or the chain."""
     if target.kind == "local":
         return LocalObjectStore(Path(target.local_root or local_store_root()))
-    if target.bucket_block:
-        block = _load_bucket_block(target.bucket_block)
-        client = block.credentials.get_s3_client()
-    else:
-        client = s3_client_from_env(target.region)
     return S3ObjectStore(
-        client,
+        s3_client(target),
         bucket=target.bucket,
         region=target.region,
         cloudfront_domain=target.cloudfront_domain,

@@ -10,6 +10,8 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 Reporter = Callable[[str], None]
+# (finished so far, total, input, status, public URL or error)
+ProgressReporter = Callable[[int, int, str, str, str], None]
 
 
 def log_to_run_logger(line: str) -> None:
@@ -20,7 +22,13 @@ def log_to_run_logger(line: str) -> None:
         logging.getLogger("flows").info(line.strip())
 
 
+def log_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
+    """Default progress reporter: one log line per finished image."""
+    log_to_run_logger(f"[{done}/{total}] {status}: {image} {detail}")
+
+
 _reporter: Reporter = log_to_run_logger
+_progress: ProgressReporter = log_progress
 
 
 def report(line: str) -> None:
@@ -37,3 +45,19 @@ def reporting_to(reporter: Reporter) -> Iterator[None]:
         yield
     finally:
         _reporter = previous
+
+
+def report_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
+    """Tell the active progress reporter that one more image finished."""
+    _progress(done, total, image, status, detail)
+
+
+@contextmanager
+def progress_to(reporter: ProgressReporter) -> Iterator[None]:
+    """Route per-image progress to ``reporter`` for the duration of the block."""
+    global _progress
+    previous, _progress = _progress, reporter
+    try:
+        yield
+    finally:
+        _progress = previous

@@ -39,6 +39,11 @@ def cloudfront_domain() -> str | None:
     return domain.removeprefix("https://").removeprefix("http://").rstrip("/")
 
 
+def openai_limit_name() -> str:
+    """Prefect global concurrency limit shared by all OpenAI calls (create it with prefect gcl)."""
+    return env("IMAGE_PIPELINE_OPENAI_LIMIT") or "openai-image-generation"
+
+
 def local_store_root() -> Path:
     """Where --offline publishes: IMAGE_PIPELINE_LOCAL_STORE, else ./local-bucket."""
     return Path(env("IMAGE_PIPELINE_LOCAL_STORE") or "local-bucket").expanduser().resolve()

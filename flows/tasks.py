@@ -12,20 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.concurrency.sync import concurrency
 from prefect.logging import get_run_logger
 
 from flows.backoff import retry_transient_only
 from flows.caching import GENERATION_CACHE, UPLOAD_CACHE
 from flows.cleanup import cleanup_temp_files
-from flows.connections import GeneratorTarget, StoreTarget, open_store
+from flows.connections import GeneratorTarget, StoreTarget, open_store, s3_client
 from flows.encode import EncodedImage
 from flows.generate import GeneratedImage, GenerationOptions
-from flows.settings import RetrySettings
+from flows.s3_inputs import is_s3_uri
+from flows.settings import RetrySettings, openai_limit_name
 from flows.storage import PublishedImage, build_object_key
 from flows.workspace import (
     LoadedImage,
     SavedImage,
     encode_loaded,
+    input_kind,
     load_image,
     save_generated,
 )
@@ -40,10 +43,11 @@ _RETRYING: dict[str, Any] = {
 
 
 @task(name="load", **_RETRYING)
-def load_task(image: str, work_dir: str) -> LoadedImage:
-    """Load the input (URL downloads land in the working directory)."""
-    loaded = load_image(image, work_dir)
-    get_run_logger().info("Loaded %s bytes from %s", loaded.size, loaded.source.kind)
+def load_task(image: str, work_dir: str, store: StoreTarget) -> LoadedImage:
+    """Load the input (URL and S3 downloads land in the working directory)."""
+    client = s3_client(store) if is_s3_uri(image) else None
+    loaded = load_image(image, work_dir, s3_client=client)
+    get_run_logger().info("Loaded %s bytes from %s", loaded.size, input_kind(image))
     return loaded
 
 
@@ -59,8 +63,16 @@ def encode_task(loaded: LoadedImage) -> EncodedImage:
 def generate_task(
     image: EncodedImage, options: GenerationOptions, generator: GeneratorTarget
 ) -> GeneratedImage:
-    """Generate the new image; cached on the input hash and options across runs."""
-    generated = generator.open().generate(image, options)
+    """Generate the new image; cached on the input hash and options across runs.
+
+    OpenAI calls also take a slot of the global concurrency limit named by
+    IMAGE_PIPELINE_OPENAI_LIMIT (if it exists), so every run and worker shares one budget.
+    """
+    if generator.kind == "offline":
+        generated = generator.open().generate(image, options)
+    else:
+        with concurrency(openai_limit_name(), occupy=1, strict=False):
+            generated = generator.open().generate(image, options)
     get_run_logger().info(
         "Generated %s bytes with %s (response %s)",
         generated.size,

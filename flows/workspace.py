@@ -8,19 +8,25 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from flows.encode import EncodedImage, encode_image, sha256_hex
 from flows.generate import GeneratedImage
+from flows.s3_inputs import is_s3_uri, parse_s3_uri, read_s3_object
 from flows.settings import DEFAULT_DOWNLOAD_TIMEOUT
-from flows.sources import ImageSource, classify_source, read_source
+from flows.sources import classify_source, max_image_bytes, read_source
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """An input image on local disk; ``temporary`` when we downloaded it."""
+    """An input image on local disk; ``temporary`` when we fetched it into the work dir."""
 
-    source: ImageSource
+    input: str
+    name: str
     path: str
     size: int
     sha256: str
@@ -36,6 +42,13 @@ class SavedImage:
     sha256: str
 
 
+def input_kind(image: str) -> str:
+    """How the CLI describes an input: "URL", "S3 object" or "local file"."""
+    if is_s3_uri(image):
+        return "S3 object"
+    return "URL" if classify_source(image).kind == "url" else "local file"
+
+
 def prepare_work_dir(output_dir: str | None) -> tuple[Path, bool]:
     """``output_dir`` (created if needed) or a fresh temp dir; True when we created a temp dir."""
     if output_dir:
@@ -46,22 +59,32 @@ def prepare_work_dir(output_dir: str | None) -> tuple[Path, bool]:
 
 
 def load_image(
-    image: str, work_dir: str, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT
+    image: str,
+    work_dir: str,
+    s3_client: S3Client | None = None,
+    timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT,
 ) -> LoadedImage:
-    """Read a local file in place, or download a URL into ``work_dir``."""
-    source = classify_source(image)
-    data = read_source(source, timeout=timeout)
+    """Read a local file in place; download a URL or S3 object into ``work_dir``."""
+    if is_s3_uri(image):
+        if s3_client is None:
+            raise ValueError(f"No S3 client to read {image}")
+        data = read_s3_object(image, s3_client, max_image_bytes())
+        name = PurePosixPath(parse_s3_uri(image)[1]).name
+    else:
+        source = classify_source(image)
+        data = read_source(source, timeout=timeout)
+        name = source.name
+        if source.kind == "path":
+            return LoadedImage(image, name, source.location, len(data), sha256_hex(data), False)
     digest = sha256_hex(data)
-    if source.kind == "path":
-        return LoadedImage(source, source.location, len(data), digest, temporary=False)
-    path = Path(work_dir) / f"input_{digest[:12]}_{_safe_name(source.name)}"
+    path = Path(work_dir) / f"input_{digest[:12]}_{_safe_name(name)}"
     path.write_bytes(data)
-    return LoadedImage(source, str(path), len(data), digest, temporary=True)
+    return LoadedImage(image, name, str(path), len(data), digest, temporary=True)
 
 
 def encode_loaded(loaded: LoadedImage) -> EncodedImage:
     """Validate and encode the loaded bytes (errors name the original input)."""
-    return encode_image(Path(loaded.path).read_bytes(), loaded.source.raw)
+    return encode_image(Path(loaded.path).read_bytes(), loaded.input)
 
 
 def save_generated(generated: GeneratedImage, work_dir: str) -> SavedImage:

@@ -1,0 +1,122 @@
+"""The process-images flow: fan-out, partial failure, caching, the concurrency cap, artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.outcomes import BatchFailedError, BatchReport
+from flows.process_images import process_images
+from tests.conftest import S3Env
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.images import logo
+
+
+def _write_logos(directory: Path, count: int, start: int = 0) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(start, start + count):
+        path = directory / f"logo-{n}.png"
+        path.write_bytes(logo(seed=n))
+        paths.append(str(path))
+    return paths
+
+
+def _latest_artifact(key: str) -> object:
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            limit=1,
+            sort="CREATED_DESC",
+        )
+    return artifact
+
+
+def test_one_bad_image_does_not_sink_the_rest(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    good = _write_logos(tmp_path / "in", 3)
+    missing = str(tmp_path / "in" / "missing.png")
+    with pytest.raises(BatchFailedError) as caught:
+        process_images(images=[good[0], missing, good[1], good[2]], concurrency=2)
+    report = caught.value.report
+    assert [o.input for o in report.outcomes] == [good[0], missing, good[1], good[2]]
+    assert [o.status for o in report.outcomes] == ["uploaded", "failed", "uploaded", "uploaded"]
+    failure = report.outcomes[1]
+    assert failure.error and "Image file not found" in failure.error
+    assert missing in str(caught.value)
+    assert sorted(s3.keys()) == sorted(o.key for o in report.uploaded if o.key)
+    assert len(openai_fake.responses_requests) == 3
+
+
+def test_rerun_of_a_finished_batch_is_all_cache_hits(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    images = _write_logos(tmp_path / "in", 4)
+    first = process_images(images=images)
+    assert isinstance(first, BatchReport) and len(first.uploaded) == 4
+    second = process_images(images=images)
+    assert len(openai_fake.responses_requests) == 4
+    assert all(o.generation_cached for o in second.outcomes)
+    assert [o.public_url for o in second.outcomes] == [o.public_url for o in first.outcomes]
+    assert len(s3.keys()) == 4
+
+
+def test_in_flight_openai_calls_never_exceed_the_cap(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    openai_fake.latency = 0.4
+    images = _write_logos(tmp_path / "in", 8)
+    report = process_images(images=images, concurrency=3)
+    assert len(report.uploaded) == 8
+    assert openai_fake.max_in_flight == 3
+
+
+def test_duplicates_are_generated_once_even_at_the_same_moment(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    openai_fake.latency = 0.5
+    (original,) = _write_logos(tmp_path / "a", 1)
+    twin = tmp_path / "b" / "same-bytes.png"
+    twin.parent.mkdir()
+    twin.write_bytes(Path(original).read_bytes())
+    report = process_images(images=[original, str(twin), original], concurrency=4)
+    assert [o.status for o in report.outcomes] == ["uploaded"] * 3
+    assert len(openai_fake.responses_requests) == 1
+    assert report.outcomes[0].public_url == report.outcomes[2].public_url
+    assert len(s3.keys()) == 2  # two names, one generation
+
+
+def test_s3_inputs_are_read_with_the_run_credentials(
+    openai_fake: FakeOpenAIServer, s3: S3Env
+) -> None:
+    s3.client.put_object(Bucket=s3.bucket, Key="sources/brand.jpg", Body=logo(fmt="JPEG"))  # type: ignore[attr-defined]
+    report = process_images(images=[f"s3://{s3.bucket}/sources/brand.jpg"], s3_prefix="out")
+    (outcome,) = report.outcomes
+    assert outcome.key and outcome.key.startswith("out/") and outcome.key.endswith("_generated_brand.png")
+    assert openai_fake.responses_requests[0].input_images[0].startswith("data:image/jpeg")
+
+
+def test_artifacts_record_every_image(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    images = _write_logos(tmp_path / "in", 2)
+    bad = tmp_path / "in" / "notes.txt"
+    bad.write_text("not an image")
+    with pytest.raises(BatchFailedError):
+        process_images(images=[*images, str(bad)])
+    table = _latest_artifact("process-images-results")
+    rows = json.loads(table.data)  # type: ignore[attr-defined]
+    assert [row["input"] for row in rows] == [*images, str(bad)]
+    assert [row["status"] for row in rows] == ["uploaded", "uploaded", "failed"]
+    assert rows[0]["public_url"].startswith(f"https://{s3.bucket}.s3.")
+    assert rows[0]["tokens"] > 0
+    assert "Not a supported image" in rows[2]["error"]
+    previews = _latest_artifact("process-images-previews")
+    assert rows[0]["public_url"] in previews.data  # type: ignore[attr-defined]
+    progress = _latest_artifact("process-images-progress")
+    assert progress.data == 100.0  # type: ignore[attr-defined]
