@@ -11,8 +11,10 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, get_args
+from pathlib import Path
+from typing import Any, get_args
 
+from flows.console import BatchProgress, banner, print_results, print_summary, say
 from flows.generate import Background, Quality
 from flows.settings import (
     DEFAULT_BACKGROUND,
@@ -21,10 +23,6 @@ from flows.settings import (
     DEFAULT_S3_PREFIX,
 )
 
-if TYPE_CHECKING:
-    from flows.process_image import ProcessedImage
-
-RULE = "=" * 80
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -34,7 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="process-image",
         description="Recreate an image with OpenAI's image_generation tool and upload it to S3.",
     )
-    parser.add_argument("-i", "--input", required=True, help="Image URL or local file path")
+    parser.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        help="Image URL, s3:// URI or local file path; repeat for a batch",
+    )
+    parser.add_argument(
+        "--input-list",
+        metavar="FILE",
+        help="File with one input per line (# comments and blank lines ignored)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="Batch only: most images and OpenAI calls in flight (default: %(default)s)",
+    )
     parser.add_argument("-p", "--prompt", help="Custom prompt (default: recreation prompt)")
     parser.add_argument(
         "-m",
@@ -86,77 +101,114 @@ def _quiet_prefect_console(debug: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
-def _say(line: str = "") -> None:
-    print(line, flush=True)
+def read_input_list(path: str) -> list[str]:
+    """Inputs from a file: one per line, ``#`` comments and blank lines ignored."""
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SystemExit(f"process-image: cannot read --input-list {path}: {exc.strerror}") from exc
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def _print_results(result: ProcessedImage) -> None:
-    _say()
-    _say(RULE)
-    _say("RESULTS")
-    _say(RULE)
-    _say(f"S3 URL:        {result.s3_url}")
-    _say(f"Public URL:    {result.public_url}")
-    _say(RULE)
-    _say()
-    _say("✓ Processing complete!")
+def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """-i values then --input-list lines; at least one is required."""
+    inputs = [*args.input, *(read_input_list(args.input_list) if args.input_list else [])]
+    if not inputs:
+        parser.error("give an image with -i/--input or a file of inputs with --input-list")
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    return inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    inputs = collect_inputs(parser, args)
     _quiet_prefect_console(args.debug)
     try:
-        return _run(args)
+        return _run(args, inputs)
     except KeyboardInterrupt:
         print("\n✗ Interrupted; temporary files were cleaned up.", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "prompt": args.prompt,
+        "model": args.model,
+        "background": args.background,
+        "quality": args.quality,
+        "s3_prefix": args.s3_prefix,
+        "keep_temp": args.keep_temp,
+        "output_dir": args.output_dir,
+        "offline": args.offline,
+        "openai_credentials_block": args.openai_block,
+        "s3_bucket_block": args.s3_block,
+    }
+
+
+def _run(args: argparse.Namespace, inputs: list[str]) -> int:
     from flows.connections import GeneratorTarget
     from flows.errors import explain
 
+    subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
     try:
         # Fail fast, before Prefect starts, when the key is missing.
         GeneratorTarget(
             kind="offline" if args.offline else "openai",
             credentials_block=args.openai_block,
         ).check()
-        from flows.process_image import process_image
-        from flows.report import reporting_to
-
-        _say(RULE)
-        _say(
-            "Image Processing with OpenAI and S3 Upload"
-            + (" (offline dry run)" if args.offline else "")
-        )
-        _say(RULE)
-        _say()
-        with reporting_to(_say):
-            result = process_image(
-                image=args.input,
-                prompt=args.prompt,
-                model=args.model,
-                background=args.background,
-                quality=args.quality,
-                s3_prefix=args.s3_prefix,
-                keep_temp=args.keep_temp,
-                output_dir=args.output_dir,
-                offline=args.offline,
-                openai_credentials_block=args.openai_block,
-                s3_bucket_block=args.s3_block,
-            )
+        banner(args.offline)
+        if len(inputs) == 1:
+            return _run_one(args, inputs[0])
+        return _run_batch(args, inputs)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
         if args.debug:
             traceback.print_exc()
-        print(f"\n✗ Error processing {args.input}: {explain(exc)}", file=sys.stderr)
+        print(f"\n✗ Error processing {subject}: {explain(exc)}", file=sys.stderr)
         if not args.debug:
             print("  (run again with --debug for the full traceback)", file=sys.stderr)
         return EXIT_FAILED
-    _print_results(result)
+
+
+def _run_one(args: argparse.Namespace, image: str) -> int:
+    from flows.process_image import process_image
+    from flows.report import reporting_to
+
+    with reporting_to(say):
+        result = process_image(image=image, **_options(args))
+    print_results(result)
+    return EXIT_OK
+
+
+def _run_batch(args: argparse.Namespace, inputs: list[str]) -> int:
+    from flows.outcomes import BatchFailedError
+    from flows.process_images import process_images
+    from flows.report import progress_to
+
+    say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
+    with BatchProgress(total=len(inputs)) as progress, progress_to(progress.update):
+        try:
+            report = process_images(
+                images=inputs,
+                concurrency=args.concurrency,
+                **_options(args),
+            )
+        except BatchFailedError as failed:
+            report = failed.report
+    print_summary(report)
+    if report.failed:
+        names = ", ".join(o.input for o in report.failed)
+        print(
+            f"\n✗ {len(report.failed)} of {len(report.outcomes)} images failed: {names}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    say()
+    say("✓ Processing complete!")
     return EXIT_OK
 
 

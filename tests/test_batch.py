@@ -97,7 +97,11 @@ def test_s3_inputs_are_read_with_the_run_credentials(
     s3.client.put_object(Bucket=s3.bucket, Key="sources/brand.jpg", Body=logo(fmt="JPEG"))  # type: ignore[attr-defined]
     report = process_images(images=[f"s3://{s3.bucket}/sources/brand.jpg"], s3_prefix="out")
     (outcome,) = report.outcomes
-    assert outcome.key and outcome.key.startswith("out/") and outcome.key.endswith("_generated_brand.png")
+    assert (
+        outcome.key
+        and outcome.key.startswith("out/")
+        and outcome.key.endswith("_generated_brand.png")
+    )
     assert openai_fake.responses_requests[0].input_images[0].startswith("data:image/jpeg")
 
 
@@ -120,3 +124,18 @@ def test_artifacts_record_every_image(
     assert rows[0]["public_url"] in previews.data  # type: ignore[attr-defined]
     progress = _latest_artifact("process-images-progress")
     assert progress.data == 100.0  # type: ignore[attr-defined]
+
+
+def test_a_global_concurrency_limit_is_shared_by_every_run(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    name = f"openai-test-{tmp_path.name[-12:]}".lower().replace("_", "-")
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    monkeypatch.setenv("IMAGE_PIPELINE_OPENAI_LIMIT", name)
+    openai_fake.latency = 0.3
+    report = process_images(images=_write_logos(tmp_path / "in", 3), concurrency=3)
+    assert len(report.uploaded) == 3
+    assert openai_fake.max_in_flight == 1  # the limit, not the run's own cap, decided

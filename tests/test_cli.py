@@ -191,3 +191,55 @@ def test_ctrl_c_exits_130(
     assert proc.returncode == 130, (out, err)
     assert "Interrupted" in err
     assert s3.keys() == []
+
+
+def test_batch_from_flags_and_list_reports_every_input(
+    run_cli: Runner, openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    good = []
+    for n in range(3):
+        path = tmp_path / f"logo-{n}.png"
+        path.write_bytes(logo(seed=n))
+        good.append(str(path))
+    missing = str(tmp_path / "missing.png")
+    listing = tmp_path / "inputs.txt"
+    listing.write_text(f"# brand assets\n{good[1]}\n\n{missing}  # gone\n{good[2]}\n")
+    done = run_cli("-i", good[0], "--input-list", str(listing), "--concurrency", "2")
+    assert done.returncode == 1, done.stderr
+    assert "Processing 4 images, at most 2 at a time..." in done.stdout
+    assert len(re.findall(r"^\[\d/4\] ", done.stdout, re.MULTILINE)) == 4  # one line per image
+    rows = {
+        line.split()[0]: line.split()[1]
+        for line in done.stdout.splitlines()
+        if line.startswith(str(tmp_path))
+    }
+    assert rows == {
+        good[0]: "uploaded",
+        good[1]: "uploaded",
+        missing: "failed",
+        good[2]: "uploaded",
+    }
+    assert "3 uploaded, 1 failed" in done.stdout
+    assert f"1 of 4 images failed: {missing}" in done.stderr
+    assert len(s3.keys()) == 3
+    assert len(openai_fake.responses_requests) == 3
+
+
+def test_batch_success_exits_zero(run_cli: Runner, tmp_path: Path) -> None:
+    paths = []
+    for n in range(2):
+        path = tmp_path / f"a{n}.png"
+        path.write_bytes(logo(seed=n))
+        paths.append(str(path))
+    done = run_cli("--offline", "-i", paths[0], "-i", paths[1])
+    assert done.returncode == 0, done.stderr
+    assert "2 uploaded, 0 failed" in done.stdout
+    assert "✓ Processing complete!" in done.stdout
+
+
+def test_no_input_is_a_usage_error(run_cli: Runner, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing here\n\n")
+    done = run_cli("--input-list", str(empty))
+    assert done.returncode == 2
+    assert "give an image with -i/--input" in done.stderr
