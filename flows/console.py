@@ -69,10 +69,16 @@ class BatchProgress:
 
     def __enter__(self) -> BatchProgress:
         if self._stream.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._bar = Progress(
-                "[progress.description]{task.description}",
+                TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -95,6 +101,7 @@ class BatchProgress:
         line = f"[{done}/{total}] {_STATUS_MARKS.get(status, '?')} {image}  {detail}"
         if self._bar is not None and self._task is not None:
             self._bar.console.print(line, highlight=False, markup=False)
-            self._bar.update(self._task, completed=done)
+            # ``total`` counts unique inputs, which may be fewer than the CLI was given.
+            self._bar.update(self._task, completed=done, total=total)
         else:
             say(line)
