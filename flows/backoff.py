@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import httpx2
 
 from flows.errors import is_transient
 
 # Retry-After beyond this is a quota problem, not a blip: the openai client also stops at 120 s.
 MAX_COOLDOWN_SECONDS = 120.0
+# A 429 that names no wait still means "slow down" for everyone.
+DEFAULT_COOLDOWN_SECONDS = 1.0
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response asks us to wait (``retry-after-ms``, then ``retry-after``)."""
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        return None  # an HTTP date; rare for OpenAI, and the default cooldown applies
+    return None
 
 
 class CooldownGate:
@@ -42,6 +58,23 @@ class CooldownGate:
 
 
 openai_gate = CooldownGate()
+
+
+class GatedTransport(httpx2.HTTPTransport):
+    """The OpenAI client's transport: every request, first try or the client's own retry,
+    waits at the gate, and every 429 closes the gate for everyone for its Retry-After."""
+
+    def __init__(self, gate: CooldownGate = openai_gate, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.gate.wait()
+        response = super().handle_request(request)
+        if response.status_code == 429:
+            delay = retry_after_seconds(response.headers)
+            self.gate.defer(DEFAULT_COOLDOWN_SECONDS if delay is None else delay)
+        return response
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:

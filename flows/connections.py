@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import openai
 
 from blocks.openai_credentials import OpenAICredentials
 from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
+from flows.backoff import GatedTransport
 from flows.errors import MissingCredentialsError
 from flows.generate import ImageGenerator, OpenAIImageGenerator
 from flows.offline import OfflineImageGenerator
@@ -37,11 +38,13 @@ MISSING_KEY_MESSAGE = (
 )
 
 
-def _client_options() -> dict[str, float | int]:
+def _client_options() -> dict[str, Any]:
     retry = RetrySettings.from_env()
     return {
         "max_retries": retry.openai_max_retries,
         "timeout": retry.openai_timeout_seconds,
+        # Every request and client-side retry passes the process-wide 429 cooldown.
+        "http_client": openai.DefaultHttpxClient(transport=GatedTransport()),
     }
 
 
@@ -50,7 +53,7 @@ def openai_client_from_env() -> openai.OpenAI:
     api_key = env("OPENAI_API_KEY")
     if api_key is None:
         raise MissingCredentialsError(MISSING_KEY_MESSAGE)
-    return openai.OpenAI(api_key=api_key, **_client_options())  # type: ignore[arg-type]
+    return openai.OpenAI(api_key=api_key, **_client_options())
 
 
 def openai_client(credentials_block: str | None = None) -> openai.OpenAI:

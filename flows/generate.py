@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import openai
 
-from flows.backoff import CooldownGate, openai_gate
+from flows.backoff import retry_after_seconds
 from flows.encode import EncodedImage, sha256_hex
 from flows.errors import ImageGenerationError
 from flows.imaging import detect_mime_type
@@ -107,23 +107,18 @@ def build_request(image: EncodedImage, options: GenerationOptions) -> dict[str, 
 class OpenAIImageGenerator:
     """The real generator: OpenAI's Responses API through the official client."""
 
-    def __init__(self, client: openai.OpenAI, gate: CooldownGate = openai_gate) -> None:
+    def __init__(self, client: openai.OpenAI) -> None:
         self._client = client
-        self._gate = gate
 
     @property
     def identity(self) -> str:
         return "openai-responses"
 
     def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
-        self._gate.wait()
         try:
             response = self._client.responses.create(**build_request(image, options))
         except openai.APIError as exc:
-            error = translate_openai_error(exc, options)
-            if error.retry_after:
-                self._gate.defer(error.retry_after)
-            raise error from exc
+            raise translate_openai_error(exc, options) from exc
         except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
             raise ImageGenerationError(
                 "Malformed response from OpenAI: the body is not valid JSON; "
@@ -207,7 +202,11 @@ def translate_openai_error(
     if status == 429 and code == "insufficient_quota":
         return error("OpenAI quota exhausted (insufficient_quota); add credit or raise the limit")
     if status == 429:
-        return error(f"OpenAI rate limit hit (429): {detail}", True, _retry_after(exc))
+        return error(
+            f"OpenAI rate limit hit (429): {detail}",
+            True,
+            retry_after_seconds(exc.response.headers),
+        )
     if status >= 500 or status in (408, 409):
         return error(f"OpenAI server error ({status})", transient=True)
     return error(_explain_client_error(status, code, detail, options))
@@ -245,15 +244,3 @@ def _api_message(exc: openai.APIStatusError) -> str:
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
     return str(exc.message)
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:
-        return None
-    return None

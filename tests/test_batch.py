@@ -12,7 +12,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.outcomes import BatchFailedError, BatchReport
 from flows.process_images import process_images
 from tests.conftest import S3Env
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo
 
 
@@ -139,3 +139,18 @@ def test_a_global_concurrency_limit_is_shared_by_every_run(
     report = process_images(images=_write_logos(tmp_path / "in", 3), concurrency=3)
     assert len(report.uploaded) == 3
     assert openai_fake.max_in_flight == 1  # the limit, not the run's own cap, decided
+
+
+def test_a_429_pauses_the_whole_batch_not_just_one_task(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    openai_fake.latency = 0.2
+    openai_fake.enqueue(Fault.rate_limit(retry_after=3.0))
+    report = process_images(images=_write_logos(tmp_path / "in", 8), concurrency=4)
+    assert len(report.uploaded) == 8
+    arrivals = sorted(r.at for r in openai_fake.responses_requests)
+    assert len(arrivals) == 9  # 8 images + the one 429
+    # Requests already past the gate may still land just after the 429 (allow 1 s for a
+    # loaded machine); after that, nobody calls OpenAI until the Retry-After has passed.
+    later = [t - arrivals[0] for t in arrivals if t - arrivals[0] > 1.0]
+    assert later and min(later) >= 2.9

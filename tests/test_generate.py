@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
 
+from flows.backoff import CooldownGate, GatedTransport
 from flows.connections import openai_client_from_env
 from flows.encode import encode_image
 from flows.errors import ImageGenerationError, MissingCredentialsError, is_transient
@@ -137,15 +140,27 @@ def test_client_retries_layer_under_ours(openai_fake: FakeOpenAIServer) -> None:
     assert len(openai_fake.responses_requests) == 3
 
 
-def test_rate_limit_sets_the_shared_cooldown(openai_fake: FakeOpenAIServer) -> None:
-    from flows.backoff import CooldownGate
-
+def test_a_429_closes_the_shared_gate_for_every_request(openai_fake: FakeOpenAIServer) -> None:
+    """The client's own retry of a 429 waits at the gate for the Retry-After."""
     gate = CooldownGate()
-    openai_fake.enqueue(Fault.rate_limit(retry_after=0.5))
-    generator = OpenAIImageGenerator(_client(openai_fake), gate=gate)
-    with pytest.raises(ImageGenerationError) as caught:
-        generator.generate(encode_image(logo()), GenerationOptions())
-    assert caught.value.retry_after == pytest.approx(0.5)
-    assert 0.2 < gate.remaining() <= 0.5
-    waited = gate.wait()
-    assert waited > 0.2 and gate.remaining() == 0
+    client = openai.OpenAI(
+        api_key="sk-test-canary-0123456789abcdef",
+        base_url=openai_fake.base_url,
+        max_retries=1,
+        http_client=openai.DefaultHttpxClient(transport=GatedTransport(gate)),
+    )
+    openai_fake.enqueue(Fault.rate_limit(retry_after=0.6))
+    started = time.monotonic()
+    OpenAIImageGenerator(client).generate(encode_image(logo()), GenerationOptions())
+    assert time.monotonic() - started >= 0.55
+    assert len(openai_fake.responses_requests) == 2
+
+
+def test_gate_defers_to_the_longest_request_and_opens_after() -> None:
+    gate = CooldownGate()
+    gate.defer(0.3)
+    gate.defer(0.1)  # a shorter request never shortens the wait
+    assert 0.2 < gate.remaining() <= 0.3
+    assert gate.wait() > 0.2 and gate.remaining() == 0
+    gate.defer(10_000)
+    assert gate.remaining() <= 120  # capped like the openai client's own limit

@@ -66,6 +66,8 @@ class RecordedRequest:
     # Kept out of repr: bodies carry megabytes of base64 and would flood failures.
     json: Any = field(default=None, repr=False)
     """Parsed JSON body, or None when absent or not JSON."""
+    at: float = field(default_factory=time.monotonic)
+    """When the request arrived (time.monotonic), to check pacing."""
 
     @property
     def input_images(self) -> list[str]:
