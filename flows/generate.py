@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +60,9 @@ class GeneratedImage:
     response_id: str | None = None
     revised_prompt: str | None = None
     usage: TokenUsage | None = None
+    # Unix time of generation. It stamps the object key, so a rerun after a crash (served
+    # from the generation cache) writes the same key again instead of a duplicate object.
+    created_at: int = field(default_factory=lambda: int(time.time()))
 
     @property
     def size(self) -> int:

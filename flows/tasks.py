@@ -92,8 +92,12 @@ def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
 def upload_task(
     image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget
 ) -> PublishedImage:
-    """Publish the PNG; cached so a rerun uploads nothing and reports the same URLs."""
-    key = build_object_key(store.key_prefix(s3_prefix), filename)
+    """Publish the PNG; cached so a rerun uploads nothing and reports the same URLs.
+
+    The key's timestamp is the generation's, so even a rerun that lost this task's
+    cached result (a crash mid-upload) overwrites the same object rather than adding one.
+    """
+    key = build_object_key(store.key_prefix(s3_prefix), filename, timestamp=image.created_at)
     published = open_store(store).put_png(key, Path(image.path).read_bytes())
     get_run_logger().info("Uploaded %s", published.s3_url)
     return published

@@ -40,6 +40,7 @@ class SavedImage:
     path: str
     size: int
     sha256: str
+    created_at: int
 
 
 def input_kind(image: str) -> str:
@@ -95,7 +96,7 @@ def save_generated(generated: GeneratedImage, work_dir: str) -> SavedImage:
     if path.exists() and sha256_hex(path.read_bytes()) != generated.sha256:
         path = directory / f"processed_image_{stamp}_{generated.sha256[:8]}.png"
     path.write_bytes(generated.png)
-    return SavedImage(str(path), generated.size, generated.sha256)
+    return SavedImage(str(path), generated.size, generated.sha256, generated.created_at)
 
 
 def _safe_name(name: str) -> str:
