@@ -1,0 +1,95 @@
+"""Nothing lost: SIGKILL a batch midway, run it again, and every image is in S3 exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import S3Env
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.images import logo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _batch_command(paths: list[str]) -> list[str]:
+    args = [sys.executable, "-m", "flows.cli", "--concurrency", "2"]
+    for path in paths:
+        args += ["-i", path]
+    return args
+
+
+def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "timed out waiting for the batch to progress"
+        time.sleep(0.1)
+
+
+def _image_hash(data_url: str) -> str:
+    return hashlib.sha256(data_url.encode()).hexdigest()
+
+
+def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
+    openai_fake: FakeOpenAIServer,
+    s3: S3Env,
+    tmp_path: Path,
+    prefect_api_url: str,
+    isolated_results: Path,
+) -> None:
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"asset-{n}.png"
+        path.write_bytes(logo(seed=n))
+        paths.append(str(path))
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_API_URL": prefect_api_url,
+            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
+        }
+    )
+    openai_fake.latency = 1.0
+    proc = subprocess.Popen(
+        _batch_command(paths),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until(lambda: len(s3.keys()) >= 2, proc, seconds=180)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    published_before = set(s3.keys())
+    requests_before = len(openai_fake.responses_requests)
+    assert 2 <= len(published_before) < 6, "the kill should land midway"
+
+    openai_fake.latency = 0.0
+    rerun = subprocess.run(
+        _batch_command(paths), cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert rerun.returncode == 0, rerun.stderr
+
+    keys = s3.keys()
+    stems = Counter(key.rsplit("_", 1)[-1] for key in keys)
+    assert stems == Counter({f"asset-{n}.png": 1 for n in range(6)}), keys  # no gaps, no twins
+    assert published_before <= set(keys)
+    # Images generated before the kill are not paid for again.
+    asked = Counter(_image_hash(r.input_images[0]) for r in openai_fake.responses_requests)
+    assert max(asked.values()) <= 2  # at most the ones in flight at the kill were asked twice
+    repeated = len(openai_fake.responses_requests) - len(asked)
+    assert repeated <= 2, f"{repeated} images paid twice; {requests_before} before the kill"
