@@ -19,6 +19,7 @@ from flows.backoff import GatedTransport
 from flows.errors import MissingCredentialsError
 from flows.generate import ImageGenerator, OpenAIImageGenerator
 from flows.offline import OfflineImageGenerator
+from flows.openai_http import veto_hopeless_retries
 from flows.settings import (
     RetrySettings,
     aws_region,
@@ -44,7 +45,11 @@ def _client_options() -> dict[str, Any]:
         "max_retries": retry.openai_max_retries,
         "timeout": retry.openai_timeout_seconds,
         # Every request and client-side retry passes the process-wide 429 cooldown.
-        "http_client": openai.DefaultHttpxClient(transport=GatedTransport()),
+        "http_client": openai.DefaultHttpxClient(
+            transport=GatedTransport(),
+            # insufficient_quota is a 429 the client would retry; it never clears by itself.
+            event_hooks={"response": [veto_hopeless_retries]},
+        ),
     }
 
 

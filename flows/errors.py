@@ -41,6 +41,14 @@ class InvalidImageSourceError(ImagePipelineError, ValueError):
     """The input is neither a usable URL nor a local path."""
 
 
+class UnsafeURLError(InvalidImageSourceError):
+    """The URL (or a redirect) leads to an address we refuse to contact; never retried."""
+
+
+class ConfigurationError(ImagePipelineError, ValueError):
+    """An IMAGE_PIPELINE_* variable holds a value we cannot use."""
+
+
 class ImageNotFoundError(ImagePipelineError, FileNotFoundError):
     """A local image path does not exist."""
 
@@ -84,7 +92,12 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same call later may succeed (429, 5xx, timeouts, resets)."""
     if isinstance(exc, ImageGenerationError):
         return exc.transient
-    if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # a certificate that does not match will not start matching
+    # ChunkedEncodingError: the connection closed before the promised body arrived.
+    if isinstance(
+        exc, (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+    ):
         return True
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else None
@@ -119,12 +132,23 @@ def _explain_s3(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     bucket = str(error.get("BucketName", "")) or "the bucket"
+    expired = (
+        "the AWS credentials have expired; refresh them (new AWS_SESSION_TOKEN, "
+        "aws sso login, or the S3 bucket block's keys)"
+    )
     fixes = {
         "NoSuchBucket": f"bucket {bucket} does not exist; create it or set ARTIFACTS_BUCKET",
-        "AccessDenied": "access denied; the credentials need s3:PutObject on the bucket",
-        "ExpiredToken": "the AWS session token has expired; refresh your credentials",
+        "AccessDenied": (
+            f"access denied to {bucket}; the AWS credentials in use (AWS_ACCESS_KEY_ID, "
+            "profile, role or S3 bucket block) need s3:PutObject on it"
+        ),
+        "AllAccessDisabled": f"all access to {bucket} is disabled; use another ARTIFACTS_BUCKET",
+        "ExpiredToken": expired,
+        "TokenRefreshRequired": expired,
+        "InvalidToken": "the AWS session token is not valid; check AWS_SESSION_TOKEN",
         "InvalidAccessKeyId": "the AWS access key id is not valid; check AWS_ACCESS_KEY_ID",
         "SignatureDoesNotMatch": "the AWS secret key is wrong; check AWS_SECRET_ACCESS_KEY",
+        "RequestTimeTooSkewed": "this machine's clock is wrong; sync it (NTP) and retry",
     }
     detail = fixes.get(code, str(error.get("Message", "")) or code)
     return f"Error uploading image to S3 ({code}): {detail}"

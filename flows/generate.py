@@ -133,6 +133,12 @@ class OpenAIImageGenerator:
 
 def parse_response(response: Any, generator: str = "openai-responses") -> GeneratedImage:
     """The first image_generation_call's image, or an error naming the response id."""
+    if not hasattr(response, "output"):
+        # A non-JSON body (a proxy's HTML error page) comes back from the client as a str.
+        raise ImageGenerationError(
+            f"Malformed response from OpenAI: expected a Response, got {type(response).__name__}; "
+            "check OPENAI_BASE_URL points at the OpenAI API"
+        )
     response_id = getattr(response, "id", None)
     calls = [item for item in response.output or [] if item.type == "image_generation_call"]
     if not calls:
@@ -223,7 +229,8 @@ def _explain_client_error(
         return "OpenAI rejected the API key (401); check OPENAI_API_KEY or the credentials block"
     if status == 403:
         return (
-            f"OpenAI refused access (403): {detail}; check the key's project and organization "
+            f"OpenAI refused access (403): {detail}; check that OPENAI_API_KEY (or the "
+            "credentials block) belongs to a project and organization that "
             "may use the image_generation tool"
         )
     if status == 404:

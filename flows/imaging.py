@@ -7,8 +7,16 @@ import io
 from PIL import Image, UnidentifiedImageError
 
 from flows.errors import InvalidImageError
+from flows.limits import max_image_bytes, max_image_pixels
 
 SUPPORTED_FORMATS = "PNG, JPEG, WEBP or GIF"
+# Pillow may only use the decoder the signature named, never one of its many others.
+_PILLOW_FORMATS = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+}
 
 
 def sniff_mime_type(image_bytes: bytes) -> str | None:
@@ -25,9 +33,19 @@ def sniff_mime_type(image_bytes: bytes) -> str | None:
 
 
 def detect_mime_type(image_bytes: bytes, source: str = "image") -> str:
-    """The MIME type of ``image_bytes``; raises InvalidImageError naming ``source`` if unusable."""
+    """The MIME type of ``image_bytes``; raises InvalidImageError naming ``source`` if unusable.
+
+    Usable means: not empty, within IMAGE_PIPELINE_MAX_IMAGE_BYTES, a PNG, JPEG, WEBP or
+    still GIF by signature, within IMAGE_PIPELINE_MAX_IMAGE_PIXELS, and fully decodable.
+    """
     if not image_bytes:
         raise InvalidImageError(f"Image is empty: {source} has 0 bytes; supply a non-empty image")
+    limit = max_image_bytes()
+    if len(image_bytes) > limit:
+        raise InvalidImageError(
+            f"Image too large: {source} is {len(image_bytes)} bytes, over {limit}; "
+            "shrink it or raise IMAGE_PIPELINE_MAX_IMAGE_BYTES"
+        )
     mime_type = sniff_mime_type(image_bytes)
     if mime_type is None:
         raise InvalidImageError(
@@ -35,14 +53,43 @@ def detect_mime_type(image_bytes: bytes, source: str = "image") -> str:
             "convert it to PNG or JPEG and try again"
         )
     try:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        _check_decodes(image_bytes, mime_type, source)
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(_too_many_pixels(source, "beyond Pillow's own limit")) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImageError(
             f"Corrupt image: {source} looks like {mime_type} but cannot be decoded ({exc}); "
             "re-export the file and try again"
         ) from exc
     return mime_type
+
+
+def _check_decodes(image_bytes: bytes, mime_type: str, source: str) -> None:
+    formats = [_PILLOW_FORMATS[mime_type]]
+    with Image.open(io.BytesIO(image_bytes), formats=formats) as image:
+        # The header gives the size: refuse before a single pixel is decompressed.
+        width, height = image.size
+        if width * height > max_image_pixels():
+            raise InvalidImageError(_too_many_pixels(source, f"{width}x{height}"))
+        frames = getattr(image, "n_frames", 1)
+        if mime_type == "image/gif" and frames > 1:
+            raise InvalidImageError(
+                f"Animated GIF: {source} has {frames} frames and OpenAI takes still images only; "
+                "export one frame as PNG"
+            )
+        image.verify()  # structure and checksums
+    with Image.open(io.BytesIO(image_bytes), formats=formats) as image:
+        image.load()  # every pixel decodes: damaged data fails here, not at OpenAI
+
+
+def _too_many_pixels(source: str, size: str) -> str:
+    return (
+        f"Image has too many pixels: {source} is {size}, over the limit of "
+        f"{max_image_pixels()} pixels (a possible decompression bomb); "
+        "downscale it or raise IMAGE_PIPELINE_MAX_IMAGE_PIXELS"
+    )
 
 
 def image_size(image_bytes: bytes) -> tuple[int, int]:

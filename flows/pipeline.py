@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect.transactions import CommitMode, transaction
 from pydantic import BaseModel
 
 from flows.connections import GeneratorTarget, StoreTarget
@@ -53,6 +54,16 @@ def run_pipeline(
     image: str, request: PipelineRequest, work_dir: Path, say: Reporter = _silent
 ) -> ProcessedImage:
     """Process one image; temporary files are removed however it ends (unless keep_temp)."""
+    # Inside the batch's process-one task, a step's cached result would otherwise be
+    # written only when the parent task finishes; EAGER persists each step as it ends,
+    # so a crash right after an upload never costs a second generation or a second object.
+    with transaction(commit_mode=CommitMode.EAGER):
+        return _run_steps(image, request, work_dir, say)
+
+
+def _run_steps(
+    image: str, request: PipelineRequest, work_dir: Path, say: Reporter
+) -> ProcessedImage:
     offline = request.generator.kind == "offline"
     temporary: list[str] = []
     try:

@@ -1,4 +1,8 @@
-"""Step 1, load: read an image from an http(s) URL or a local path."""
+"""Step 1, load: read an image from an http(s) URL or a local path.
+
+URL downloads go through flows.safe_http (checked, pinned addresses; bounded redirects)
+and stream under a size cap and a deadline; the first bytes must look like an image.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,36 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import requests
-import urllib3
 
 from flows.errors import ImageNotFoundError, InvalidImageError, InvalidImageSourceError
-from flows.settings import DEFAULT_DOWNLOAD_TIMEOUT, env
+from flows.imaging import SUPPORTED_FORMATS, sniff_mime_type
+from flows.limits import DEFAULT_MAX_IMAGE_BYTES, max_image_bytes
+from flows.safe_http import (
+    Deadline,
+    DeadlineExceeded,
+    iter_body,
+    open_checked,
+    transport_error,
+)
+from flows.settings import DEFAULT_DOWNLOAD_TIMEOUT
+from flows.url_policy import redact_url
 
-DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+__all__ = [  # the limits moved to flows.limits; importers of flows.sources keep working
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "ImageSource",
+    "classify_source",
+    "download_image_from_url",
+    "load_image_from_path",
+    "max_image_bytes",
+    "read_source",
+]
+
 _CHUNK_BYTES = 64 * 1024
-_USER_AGENT = "prefect-image-pipeline/0.1 (+image download)"
-
-
-def max_image_bytes() -> int:
-    """Largest accepted input: IMAGE_PIPELINE_MAX_IMAGE_BYTES, else 50 MB."""
-    return int(env("IMAGE_PIPELINE_MAX_IMAGE_BYTES") or DEFAULT_MAX_IMAGE_BYTES)
+# Enough leading bytes to recognise every supported signature (WEBP needs 12).
+_SNIFF_BYTES = 16
+# The whole download (all redirects and the body) may take this many times the timeout:
+# the timeout bounds each read, this bounds a server that sends one byte per read.
+DEADLINE_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -53,11 +74,11 @@ def classify_source(image: str) -> ImageSource:
             return ImageSource(text, "path", _expand(unquote(parts.path)))
         if scheme not in ("http", "https"):
             raise InvalidImageSourceError(
-                f"Unsupported URL scheme '{scheme}' in {text}; "
+                f"Unsupported URL scheme '{scheme}' in {redact_url(text)}; "
                 "use an http(s) URL or a local file path"
             )
         if not parts.hostname:
-            raise InvalidImageSourceError(f"Invalid image URL: {text} has no host")
+            raise InvalidImageSourceError(f"Invalid image URL: {redact_url(text)} has no host")
         return ImageSource(text, "url", text)
     return ImageSource(text, "path", _expand(text))
 
@@ -69,64 +90,80 @@ def _expand(path: str) -> str:
 def download_image_from_url(url: str, timeout: int | float = DEFAULT_DOWNLOAD_TIMEOUT) -> bytes:
     """Download ``url`` and return its bytes.
 
-    Raises ValueError for a URL we cannot fetch, requests.HTTPError for an error
-    status, requests.Timeout / requests.ConnectionError when the server is slow or
-    unreachable, and InvalidImageError when the body is empty or over the size cap.
+    Raises ValueError for a URL we cannot or may not fetch (UnsafeURLError for internal
+    addresses), requests.HTTPError for an error status, requests.Timeout /
+    requests.ConnectionError when the server is slow, unreachable or cuts the body short,
+    and InvalidImageError when the body is empty, over the size cap or not an image.
     """
     source = classify_source(url)
     if source.kind != "url":
-        raise InvalidImageSourceError(f"Invalid image URL: {url}; expected http:// or https://")
-    limit = max_image_bytes()
-    try:
-        with requests.get(
-            url, timeout=timeout, stream=True, headers={"User-Agent": _USER_AGENT}
-        ) as response:
-            _raise_for_status(response, url)
-            body = _read_capped(response, url, limit)
-    except (requests.Timeout, requests.ConnectionError) as exc:
-        if not _is_timeout(exc):
-            raise requests.ConnectionError(
-                f"Could not connect to download {url}; check the URL and your network"
-            ) from exc
-        raise requests.Timeout(
-            f"Timeout downloading image from {url} after {timeout}s; "
-            "check the URL is reachable or raise the timeout"
-        ) from exc
+        raise InvalidImageSourceError(
+            f"Invalid image URL: {redact_url(url)}; expected http:// or https://"
+        )
+    shown = redact_url(url)
+    deadline = Deadline(timeout * DEADLINE_FACTOR)
+    with open_checked(url, timeout) as response:
+        _raise_for_status(response, shown)
+        try:
+            body = _read_image_body(response, shown, max_image_bytes(), deadline)
+        except DeadlineExceeded:
+            raise
+        except requests.RequestException as exc:
+            raise transport_error(exc, url, timeout) from exc
     if not body:
-        raise InvalidImageError(f"Image is empty: {url} returned 0 bytes")
+        raise InvalidImageError(f"Image is empty: {shown} returned 0 bytes")
     return body
 
 
-def _is_timeout(exc: requests.RequestException) -> bool:
-    # A read timeout while streaming the body surfaces as ConnectionError(ReadTimeoutError).
-    inner = exc.args[0] if exc.args else None
-    return isinstance(exc, requests.Timeout) or isinstance(
-        inner, urllib3.exceptions.ReadTimeoutError
-    )
-
-
-def _raise_for_status(response: requests.Response, url: str) -> None:
+def _raise_for_status(response: requests.Response, shown: str) -> None:
     if response.status_code < 400:
         return
     raise requests.HTTPError(
         f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-        + f" downloading image from {url}; check that the URL is correct and publicly readable",
+        + f" downloading image from {shown}; check that the URL is correct and publicly readable",
         response=response,
     )
 
 
-def _read_capped(response: requests.Response, url: str, limit: int) -> bytes:
+def _read_image_body(
+    response: requests.Response, shown: str, limit: int, deadline: Deadline
+) -> bytes:
+    """The body, refused as soon as it is over ``limit``, past the deadline or not an image."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise InvalidImageError(_too_large(url, int(declared), limit))
+        raise InvalidImageError(_too_large(shown, int(declared), limit))
     chunks: list[bytes] = []
     received = 0
-    for chunk in response.iter_content(_CHUNK_BYTES):
+    sniffed = False
+    for chunk in iter_body(response, _CHUNK_BYTES):
         received += len(chunk)
         if received > limit:
-            raise InvalidImageError(_too_large(url, received, limit))
+            raise InvalidImageError(_too_large(shown, received, limit))
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not sniffed and received >= _SNIFF_BYTES:
+            # Checked early so a web page or an endless stream of junk is dropped at once.
+            _require_image_signature(b"".join(chunks), response, shown)
+            sniffed = True
+        if deadline.expired():
+            raise DeadlineExceeded(
+                f"Timeout downloading image from {shown}: still arriving after "
+                f"{deadline.seconds:g}s; the server is too slow, try again later"
+            )
+    body = b"".join(chunks)
+    if body and not sniffed:
+        _require_image_signature(body, response, shown)
+    return body
+
+
+def _require_image_signature(head: bytes, response: requests.Response, shown: str) -> None:
+    # The bytes decide: a mislabelled image is fine, a labelled non-image is not.
+    if sniff_mime_type(head) is not None:
+        return
+    declared = response.headers.get("Content-Type", "").split(";")[0].strip() or "no Content-Type"
+    raise InvalidImageError(
+        f"Not a supported image: {shown} sent {declared} whose bytes are not "
+        f"{SUPPORTED_FORMATS}; check the URL points at the image itself, not a web page"
+    )
 
 
 def _too_large(source: str, size: int, limit: int) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.concurrency.sync import concurrency
 from prefect.logging import get_run_logger
 
 from flows.backoff import retry_transient_only
@@ -21,8 +20,9 @@ from flows.cleanup import cleanup_temp_files
 from flows.connections import GeneratorTarget, StoreTarget, open_store, s3_client
 from flows.encode import EncodedImage
 from flows.generate import GeneratedImage, GenerationOptions
+from flows.openai_budget import openai_slot
 from flows.s3_inputs import is_s3_uri
-from flows.settings import RetrySettings, openai_limit_name
+from flows.settings import RetrySettings
 from flows.storage import PublishedImage, build_object_key
 from flows.workspace import (
     LoadedImage,
@@ -71,7 +71,7 @@ def generate_task(
     if generator.kind == "offline":
         generated = generator.open().generate(image, options)
     else:
-        with concurrency(openai_limit_name(), occupy=1, strict=False):
+        with openai_slot():
             generated = generator.open().generate(image, options)
     get_run_logger().info(
         "Generated %s bytes with %s (response %s)",

@@ -25,6 +25,8 @@ os.environ.update(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # The loopback fakes are trusted; tests of the address policy override this.
+        "IMAGE_URL_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
 )
 
@@ -38,8 +40,10 @@ from prefect.settings import (  # noqa: E402
 )
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
 from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
+from tests.fakes.s3_faults import S3FaultProxy  # noqa: E402
 
 TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
 
@@ -127,3 +131,18 @@ def http_server() -> Iterator[ImageHTTPServer]:
     """A loopback server for image URLs."""
     with ImageHTTPServer() as server:
         yield server
+
+
+@pytest.fixture
+def flaky_http() -> Iterator[FlakyImageServer]:
+    """A loopback image server whose paths can fail their first requests."""
+    with FlakyImageServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_faults(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3FaultProxy]:
+    """S3 and STS through a proxy to moto that answers queued faults with AWS errors."""
+    with S3FaultProxy(s3.endpoint) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        yield proxy

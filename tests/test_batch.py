@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.outcomes import BatchFailedError, BatchReport
 from flows.process_images import process_images
@@ -31,7 +32,7 @@ def _latest_artifact(key: str) -> object:
         (artifact,) = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
             limit=1,
-            sort="CREATED_DESC",
+            sort=ArtifactSort.CREATED_DESC,
         )
     return artifact
 
