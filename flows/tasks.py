@@ -59,7 +59,13 @@ def encode_task(loaded: LoadedImage) -> EncodedImage:
     return encoded
 
 
-@task(name="generate", cache_policy=GENERATION_CACHE, persist_result=True, **_RETRYING)
+@task(
+    name="generate",
+    cache_policy=GENERATION_CACHE,
+    persist_result=True,
+    cache_result_in_memory=False,  # results hold PNG bytes; keep memory flat in batches
+    **_RETRYING,
+)
 def generate_task(
     image: EncodedImage, options: GenerationOptions, generator: GeneratorTarget
 ) -> GeneratedImage:
@@ -88,7 +94,13 @@ def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
     return save_generated(generated, work_dir)
 
 
-@task(name="upload", cache_policy=UPLOAD_CACHE, persist_result=True, **_RETRYING)
+@task(
+    name="upload",
+    cache_policy=UPLOAD_CACHE,
+    persist_result=True,
+    cache_result_in_memory=False,
+    **_RETRYING,
+)
 def upload_task(
     image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget
 ) -> PublishedImage:
