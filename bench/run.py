@@ -2,7 +2,7 @@
 
 Usage (from the project root)::
 
-    uv run python -m bench.run --latency 0.5 --concurrency 8 --sizes 16,64 \
+    uv run python -m bench.run --latency 0.5 --concurrency 8 --sizes 16,128 \
         --rss-sizes 50,500 --image-bytes 1000000 --out bench/results/latest.json
 
 Starts moto's S3 server and the fake OpenAI server (latency L) in this process, a
@@ -77,7 +77,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency", type=float, default=0.5, help="L: fake OpenAI seconds")
     parser.add_argument("--concurrency", type=int, default=8, help="C: the flow's concurrency")
-    parser.add_argument("--sizes", type=_int_list, default=[16, 64], help="N for timing")
+    parser.add_argument("--sizes", type=_int_list, default=[16, 128], help="N for timing")
     parser.add_argument("--repeats", type=int, default=3, help="flow runs per timing N")
     parser.add_argument("--sequential-repeats", type=int, default=1, help="baseline runs per N")
     # Small by default: with 1 MB inputs the fake OpenAI server alone spends ~0.14 CPU-s per

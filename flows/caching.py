@@ -51,10 +51,29 @@ def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     )
 
 
+class StepLockManager(MemoryLockManager):
+    """In-memory locks whose release is a no-op for a holder that already released.
+
+    flows.pipeline commits each step eagerly (so a crash right after an upload never pays
+    twice); Prefect then commits the finished steps again with their parent and releases
+    their locks a second time, which MemoryLockManager reports as an error per image.
+    """
+
+    # MemoryLockManager is a per-class singleton; without these the subclass would inherit
+    # (and return) a base-class instance created earlier by Prefect itself.
+    _instance = None
+    _initialized = False
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Release ``key`` if ``holder`` still holds it."""
+        if self.is_lock_holder(key, holder):
+            super().release_lock(key, holder)
+
+
 # SERIALIZABLE: two identical calls at the same moment (a duplicate in a batch) take a
 # lock on the key, so the second waits and reads the first one's result instead of paying.
 # In-memory locks cover one process; a lock file could outlive a killed worker and hang reruns.
-_LOCKS = MemoryLockManager()  # type: ignore[no-untyped-call]
+_LOCKS = StepLockManager()  # type: ignore[no-untyped-call]
 GENERATION_CACHE: CachePolicy = (
     CacheKeyFnPolicy(cache_key_fn=generation_key) + TASK_SOURCE
 ).configure(isolation_level="SERIALIZABLE", lock_manager=_LOCKS)

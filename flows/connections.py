@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import openai
+from prefect.context import FlowRunContext
 
 from blocks.openai_credentials import OpenAICredentials
 from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
 from flows.backoff import GatedTransport
+from flows.client_cache import ClientCache
 from flows.errors import MissingCredentialsError
 from flows.generate import ImageGenerator, OpenAIImageGenerator
 from flows.offline import OfflineImageGenerator
@@ -53,6 +55,33 @@ def _client_options() -> dict[str, Any]:
     }
 
 
+_OPENAI_CLIENTS: ClientCache[openai.OpenAI] = ClientCache()
+_S3_CLIENTS: ClientCache[S3Client] = ClientCache()
+# What the openai client and boto3 read from the environment themselves: a change to any
+# of them must give a new client, not a cached one built with the old value.
+_OPENAI_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+_AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+
+
+def _env_snapshot(names: tuple[str, ...]) -> tuple[str | None, ...]:
+    return tuple(env(name) for name in names)
+
+
+def _flow_run_scope() -> str:
+    """The current flow run's id, or "" outside a flow run."""
+    # Clients built from a block are reused within one run only: an edited block takes
+    # effect on the next run, without reading the block again for every image.
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else ""
+
+
 def openai_client_from_env() -> openai.OpenAI:
     """A client from OPENAI_API_KEY (OPENAI_BASE_URL is honoured by the client itself)."""
     api_key = env("OPENAI_API_KEY")
@@ -61,12 +90,21 @@ def openai_client_from_env() -> openai.OpenAI:
     return openai.OpenAI(api_key=api_key, **_client_options())
 
 
+def _openai_client_from_block(credentials_block: str) -> openai.OpenAI:
+    block = cast(OpenAICredentials, OpenAICredentials.load(credentials_block, _sync=True))  # type: ignore[call-arg]
+    return block.get_client(**_client_options())
+
+
 def openai_client(credentials_block: str | None = None) -> openai.OpenAI:
-    """A client from the named OpenAICredentials block, else from the environment."""
+    """A client from the named OpenAICredentials block, else from the environment.
+
+    Shared within the process per configuration (see flows.client_cache).
+    """
+    config = (credentials_block, _env_snapshot(_OPENAI_ENV), RetrySettings.from_env())
     if credentials_block:
-        block = cast(OpenAICredentials, OpenAICredentials.load(credentials_block, _sync=True))  # type: ignore[call-arg]
-        return block.get_client(**_client_options())
-    return openai_client_from_env()
+        scoped = (*config, _flow_run_scope())
+        return _OPENAI_CLIENTS.get(scoped, lambda: _openai_client_from_block(credentials_block))
+    return _OPENAI_CLIENTS.get(config, openai_client_from_env)
 
 
 @dataclass(frozen=True)
@@ -154,11 +192,19 @@ def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = No
     )
 
 
-def s3_client(target: StoreTarget) -> S3Client:
-    """An S3 client with the target's credentials (its block's, else the default chain)."""
+def _build_s3_client(target: StoreTarget) -> S3Client:
     if target.bucket_block:
         return _load_bucket_block(target.bucket_block).credentials.get_s3_client()
     return s3_client_from_env(target.region or None)
+
+
+def s3_client(target: StoreTarget) -> S3Client:
+    """An S3 client with the target's credentials (its block's, else the default chain).
+
+    Shared within the process per target and AWS environment (see flows.client_cache).
+    """
+    config = (target, _env_snapshot(_AWS_ENV), _flow_run_scope() if target.bucket_block else "")
+    return _S3_CLIENTS.get(config, lambda: _build_s3_client(target))
 
 
 def open_store(target: StoreTarget) -> ObjectStore:

@@ -1,23 +1,38 @@
 """One image through the steps, shared by the single-image and batch flows.
 
 load -> encode -> generate -> save -> upload, then cleanup of what this image left in
-the working directory. Runs inside a flow or a task; each step is a Prefect task.
+the working directory. Runs inside a flow or a task. In the single-image flow every step
+is a Prefect task. In a batch (``inline_local_steps``) the steps that only touch local disk
+(encode, save, cleanup, loading a local file) are plain calls in the image's thread:
+they cannot fail transiently, so retries and caching buy nothing,
+while each extra task run costs ~15 ms of worker CPU and ~70 ms of Prefect-server CPU
+(docs/benchmarks.md). Generate, upload and remote loads stay cached, retrying tasks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect.transactions import CommitMode, transaction
 from pydantic import BaseModel
 
+from flows.cleanup import cleanup_temp_files
 from flows.connections import GeneratorTarget, StoreTarget
-from flows.generate import GenerationOptions, TokenUsage
+from flows.encode import EncodedImage
+from flows.generate import GeneratedImage, GenerationOptions, TokenUsage
 from flows.report import Reporter
 from flows.storage import output_filename
 from flows.tasks import cleanup_task, encode_task, generate_task, load_task, save_task, upload_task
-from flows.workspace import input_kind
+from flows.workspace import (
+    LoadedImage,
+    SavedImage,
+    encode_loaded,
+    input_kind,
+    load_image,
+    save_generated,
+)
 
 
 @dataclass(frozen=True)
@@ -50,30 +65,75 @@ def _silent(line: str) -> None:
     del line
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """How the local steps run (own task runs or plain calls), and the batch's OpenAI slots."""
+
+    inline: bool
+    generation_slot: AbstractContextManager[object] = field(default_factory=nullcontext)
+
+    def generate(
+        self, encoded: EncodedImage, request: PipelineRequest
+    ) -> tuple[GeneratedImage, bool]:
+        """The generated image and whether it came from the cache."""
+        with self.generation_slot:
+            state = generate_task(encoded, request.options, request.generator, return_state=True)
+        return state.result(), state.name == "Cached"
+
+    def load(self, image: str, work_dir: str, store: StoreTarget) -> LoadedImage:
+        if self.inline and input_kind(image) == "local file":
+            return load_image(image, work_dir)
+        return load_task(image, work_dir, store)
+
+    def encode(self, loaded: LoadedImage) -> EncodedImage:
+        return encode_loaded(loaded) if self.inline else encode_task(loaded)
+
+    def save(self, generated: GeneratedImage, work_dir: str) -> SavedImage:
+        return (
+            save_generated(generated, work_dir) if self.inline else save_task(generated, work_dir)
+        )
+
+    def cleanup(self, paths: list[str]) -> None:
+        if self.inline:
+            cleanup_temp_files(*paths)
+        else:
+            cleanup_task(paths)
+
+
 def run_pipeline(
-    image: str, request: PipelineRequest, work_dir: Path, say: Reporter = _silent
+    image: str,
+    request: PipelineRequest,
+    work_dir: Path,
+    say: Reporter = _silent,
+    inline_local_steps: bool = False,
+    generation_slot: AbstractContextManager[object] | None = None,
 ) -> ProcessedImage:
-    """Process one image; temporary files are removed however it ends (unless keep_temp)."""
-    # Inside the batch's process-one task, a step's cached result would otherwise be
-    # written only when the parent task finishes; EAGER persists each step as it ends,
-    # so a crash right after an upload never costs a second generation or a second object.
+    """Process one image; temporary files are removed however it ends (unless keep_temp).
+
+    ``generation_slot`` is held around the generate step only (a batch's semaphore), so
+    other images can load, save and upload while the slots keep OpenAI busy.
+    """
+    steps = _Steps(inline=inline_local_steps, generation_slot=generation_slot or nullcontext())
+    # EAGER persists each step's cached result as the step ends (not when an enclosing
+    # transaction or task finishes), so a crash right after an upload never costs a
+    # second generation or a second object.
     with transaction(commit_mode=CommitMode.EAGER):
-        return _run_steps(image, request, work_dir, say)
+        return _run_steps(image, request, work_dir, say, steps)
 
 
 def _run_steps(
-    image: str, request: PipelineRequest, work_dir: Path, say: Reporter
+    image: str, request: PipelineRequest, work_dir: Path, say: Reporter, steps: _Steps
 ) -> ProcessedImage:
     offline = request.generator.kind == "offline"
     temporary: list[str] = []
     try:
         say("Step 1: Loading image...")
         say(f"  Detected {input_kind(image)}: {image[:80]}...")
-        loaded = load_task(image, str(work_dir), request.store)
+        loaded = steps.load(image, str(work_dir), request.store)
         if loaded.temporary:
             temporary.append(loaded.path)
         say(f"  ✓ Loaded {loaded.size} bytes")
-        encoded = encode_task(loaded)
+        encoded = steps.encode(loaded)
 
         say("")
         say(
@@ -86,11 +146,9 @@ def _run_steps(
         say(f"  Prompt: {prompt}" if prompt else "  Prompt: (using default recreation prompt)")
         if offline and prompt:
             say("  Note: the offline generator ignores the prompt")
-        state = generate_task(encoded, request.options, request.generator, return_state=True)
-        generated = state.result()
-        cached = state.name == "Cached"
+        generated, cached = steps.generate(encoded, request)
         say(f"  ✓ Generated {generated.size} bytes" + (" (cached, no API call)" if cached else ""))
-        saved = save_task(generated, str(work_dir))
+        saved = steps.save(generated, str(work_dir))
         temporary.append(saved.path)
 
         say("")
@@ -102,7 +160,7 @@ def _run_steps(
         if request.keep_temp:
             say(f"  Kept temporary files in {work_dir}")
         elif temporary:
-            cleanup_task(temporary)
+            steps.cleanup(temporary)
     return ProcessedImage(
         input=image,
         s3_url=published.s3_url,

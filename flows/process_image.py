@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow
-from pydantic import Field
 
 from flows.connections import GeneratorTarget, resolve_store_target
 from flows.generate import Background, GenerationOptions, Quality
@@ -16,32 +13,6 @@ from flows.tasks import cleanup_task
 from flows.workspace import input_kind, prepare_work_dir
 
 __all__ = ["ProcessedImage", "process_image"]
-
-# Parameter annotations shared with the batch flows, so every UI form reads the same.
-ImageParam = Annotated[str, Field(description="Image URL (http/https), s3:// URI or local path.")]
-PromptParam = Annotated[
-    str | None, Field(description="Prompt for OpenAI; empty uses the default recreation prompt.")
-]
-ModelParam = Annotated[str, Field(description="OpenAI model with the image_generation tool.")]
-BackgroundParam = Annotated[Background, Field(description="Background of the generated image.")]
-QualityParam = Annotated[Quality, Field(description="Image quality setting.")]
-PrefixParam = Annotated[str, Field(description="S3 key prefix for the uploads.")]
-KeepTempParam = Annotated[
-    bool, Field(description="Keep downloaded inputs and generated PNGs on disk.")
-]
-OutputDirParam = Annotated[
-    str | None, Field(description="Directory for temporary files (default: a temp dir).")
-]
-OfflineParam = Annotated[
-    bool, Field(description="Dry run: local Pillow generator and local storage, no key needed.")
-]
-OpenAIBlockParam = Annotated[
-    str | None, Field(description="Name of an OpenAI Credentials block; default: OPENAI_API_KEY.")
-]
-S3BlockParam = Annotated[
-    str | None,
-    Field(description="Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect."),
-]
 
 
 def build_request(
@@ -73,19 +44,33 @@ def build_request(
 
 @flow(name="process-image", log_prints=False)
 def process_image(
-    image: ImageParam,
-    prompt: PromptParam = None,
-    model: ModelParam = DEFAULT_MODEL,
-    background: BackgroundParam = DEFAULT_BACKGROUND,
-    quality: QualityParam = DEFAULT_QUALITY,
-    s3_prefix: PrefixParam = DEFAULT_S3_PREFIX,
-    keep_temp: KeepTempParam = False,
-    output_dir: OutputDirParam = None,
-    offline: OfflineParam = False,
-    openai_credentials_block: OpenAIBlockParam = None,
-    s3_bucket_block: S3BlockParam = None,
+    image: str,
+    prompt: str | None = None,
+    model: str = DEFAULT_MODEL,
+    background: Background = DEFAULT_BACKGROUND,
+    quality: Quality = DEFAULT_QUALITY,
+    s3_prefix: str = DEFAULT_S3_PREFIX,
+    keep_temp: bool = False,
+    output_dir: str | None = None,
+    offline: bool = False,
+    openai_credentials_block: str | None = None,
+    s3_bucket_block: str | None = None,
 ) -> ProcessedImage:
-    """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""
+    """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder).
+
+    Args:
+        image: Image URL (http/https), s3:// URI or local path.
+        prompt: Prompt for OpenAI; empty uses the default recreation prompt.
+        model: OpenAI model with the image_generation tool.
+        background: Background of the generated image.
+        quality: Image quality setting.
+        s3_prefix: S3 key prefix for the uploads.
+        keep_temp: Keep downloaded inputs and generated PNGs on disk.
+        output_dir: Directory for temporary files (default: a temp dir).
+        offline: Dry run: local Pillow generator and local storage, no key needed.
+        openai_credentials_block: Name of an OpenAI Credentials block; default: OPENAI_API_KEY.
+        s3_bucket_block: Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.
+    """
     input_kind(image)  # refuse an unusable input before touching AWS
     request = build_request(
         prompt,

@@ -14,6 +14,7 @@ from prefect.logging import get_run_logger
 from pydantic import Field
 
 from flows.connections import s3_client
+from flows.generate import Background, Quality
 from flows.manifest import (
     Manifest,
     SourceObject,
@@ -24,27 +25,13 @@ from flows.manifest import (
 )
 from flows.outcomes import BatchReport, ImageOutcome
 from flows.pipeline import PipelineRequest
-from flows.process_image import (
-    BackgroundParam,
-    ModelParam,
-    OpenAIBlockParam,
-    PromptParam,
-    QualityParam,
-    S3BlockParam,
-    build_request,
-)
+from flows.process_image import build_request
 from flows.process_images import ConcurrencyParam, finish_batch, run_batch
 from flows.settings import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY
 from flows.workspace import prepare_work_dir
 
-SourcePrefixParam = Annotated[str, Field(description="Bucket prefix holding the source images.")]
-DestinationParam = Annotated[
-    str, Field(description="Bucket prefix for the outputs (and the manifest).", min_length=1)
-]
-ManifestParam = Annotated[
-    str | None,
-    Field(description="Manifest key; default: {destination_prefix}/manifest.json."),
-]
+# Descriptions live in the flow's docstring (Args:), where Prefect's UI form reads them.
+DestinationParam = Annotated[str, Field(min_length=1)]
 
 
 @task(name="list-sources")
@@ -81,18 +68,32 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 @flow(name="reprocess-images", log_prints=False)
 def reprocess_images(
-    source_prefix: SourcePrefixParam = "incoming/",
+    source_prefix: str = "incoming/",
     destination_prefix: DestinationParam = "reprocessed",
-    manifest_key: ManifestParam = None,
-    prompt: PromptParam = None,
-    model: ModelParam = DEFAULT_MODEL,
-    background: BackgroundParam = DEFAULT_BACKGROUND,
-    quality: QualityParam = DEFAULT_QUALITY,
-    openai_credentials_block: OpenAIBlockParam = None,
-    s3_bucket_block: S3BlockParam = None,
+    manifest_key: str | None = None,
+    prompt: str | None = None,
+    model: str = DEFAULT_MODEL,
+    background: Background = DEFAULT_BACKGROUND,
+    quality: Quality = DEFAULT_QUALITY,
+    openai_credentials_block: str | None = None,
+    s3_bucket_block: str | None = None,
     concurrency: ConcurrencyParam = 4,
 ) -> BatchReport:
-    """Process new or changed images under ``source_prefix``; skip the rest."""
+    """Process new or changed images under ``source_prefix``; skip the rest.
+
+    Args:
+        source_prefix: Bucket prefix holding the source images.
+        destination_prefix: Bucket prefix for the outputs (and the manifest).
+        manifest_key: Manifest key; default: {destination_prefix}/manifest.json.
+        prompt: Prompt for OpenAI; empty uses the default recreation prompt.
+        model: OpenAI model with the image_generation tool.
+        background: Background of the generated images.
+        quality: Image quality setting.
+        openai_credentials_block: Name of an OpenAI Credentials block; default: OPENAI_API_KEY.
+        s3_bucket_block: Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.
+        concurrency: Most OpenAI calls in flight at once, 1 to 64 (as many other images
+            may be loading or uploading meanwhile).
+    """
     request = build_request(
         prompt,
         model,

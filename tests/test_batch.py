@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,66 @@ def test_a_429_pauses_the_whole_batch_not_just_one_task(
     # loaded machine); after that, nobody calls OpenAI until the Retry-After has passed.
     later = [t - arrivals[0] for t in arrivals if t - arrivals[0] > 1.0]
     assert later and min(later) >= 2.9
+
+
+def test_only_the_paid_steps_of_a_local_image_are_task_runs(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+        LogFilterLevel,
+    )
+
+    state = process_images(images=_write_logos(tmp_path / "in", 3), return_state=True)
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
+    run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    names: list[str] = []
+    deadline = time.monotonic() + 30  # task runs reach the server as events, a bit later
+    while time.monotonic() < deadline and len(names) < 6:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=run_filter)
+        names = sorted(run.name.rsplit("-", 1)[0] for run in runs)
+        time.sleep(0.2)
+    assert names == ["generate"] * 3 + ["upload"] * 3
+    # Each step commits eagerly and again with the pipeline; that must not log lock errors.
+    with get_client(sync_client=True) as client:
+        errors = client.read_logs(
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]),
+                level=LogFilterLevel(ge_=logging.ERROR),
+            )
+        )
+    assert [log.message for log in errors] == []
+
+
+def test_progress_updates_are_throttled_and_end_at_100() -> None:
+    from prefect import flow
+
+    from flows.artifacts import ProgressArtifact
+
+    @flow
+    def finish_five(interval: float) -> int:
+        progress = ProgressArtifact(total=5, key="throttled-progress", interval=interval)
+        for _ in range(5):
+            progress.advance()
+        return progress.updates
+
+    assert finish_five(3600.0) == 1  # only the last image updates within the interval
+    assert _latest_artifact("throttled-progress").data == 100.0  # type: ignore[attr-defined]
+    assert finish_five(0.0) == 5
+
+
+def test_a_step_lock_released_twice_is_not_an_error() -> None:
+    from flows.caching import StepLockManager
+
+    locks = StepLockManager()  # type: ignore[no-untyped-call]
+    locks.acquire_lock("key", holder="first")
+    locks.release_lock("key", holder="second")  # not the holder: the lock stays
+    assert locks.is_lock_holder("key", "first")
+    locks.release_lock("key", holder="first")
+    locks.release_lock("key", holder="first")
+    assert not locks.is_locked("key")

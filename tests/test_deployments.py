@@ -163,11 +163,6 @@ def test_served_deployments_are_accepted_by_the_server(prefect_api_url: str) -> 
     assert on_demand.enforce_parameter_schema is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prefect 3.9 drops Annotated[..., Field(description=...)] from the parameter "
-    "schema; each flow's docstring needs an Args: section describing its parameters",
-)
 def test_every_flow_parameter_is_described_in_the_ui_form() -> None:
     from prefect.utilities.callables import parameter_schema
 
