@@ -11,8 +11,7 @@ while each extra task run costs ~15 ms of worker CPU and ~70 ms of Prefect-serve
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect.transactions import CommitMode, transaction
@@ -67,18 +66,9 @@ def _silent(line: str) -> None:
 
 @dataclass(frozen=True)
 class _Steps:
-    """How the local steps run (own task runs or plain calls), and the batch's OpenAI slots."""
+    """How the local steps run: as their own task runs, or as plain calls."""
 
     inline: bool
-    generation_slot: AbstractContextManager[object] = field(default_factory=nullcontext)
-
-    def generate(
-        self, encoded: EncodedImage, request: PipelineRequest
-    ) -> tuple[GeneratedImage, bool]:
-        """The generated image and whether it came from the cache."""
-        with self.generation_slot:
-            state = generate_task(encoded, request.options, request.generator, return_state=True)
-        return state.result(), state.name == "Cached"
 
     def load(self, image: str, work_dir: str, store: StoreTarget) -> LoadedImage:
         if self.inline and input_kind(image) == "local file":
@@ -106,14 +96,9 @@ def run_pipeline(
     work_dir: Path,
     say: Reporter = _silent,
     inline_local_steps: bool = False,
-    generation_slot: AbstractContextManager[object] | None = None,
 ) -> ProcessedImage:
-    """Process one image; temporary files are removed however it ends (unless keep_temp).
-
-    ``generation_slot`` is held around the generate step only (a batch's semaphore), so
-    other images can load, save and upload while the slots keep OpenAI busy.
-    """
-    steps = _Steps(inline=inline_local_steps, generation_slot=generation_slot or nullcontext())
+    """Process one image; temporary files are removed however it ends (unless keep_temp)."""
+    steps = _Steps(inline=inline_local_steps)
     # EAGER persists each step's cached result as the step ends (not when an enclosing
     # transaction or task finishes), so a crash right after an upload never costs a
     # second generation or a second object.
@@ -146,7 +131,9 @@ def _run_steps(
         say(f"  Prompt: {prompt}" if prompt else "  Prompt: (using default recreation prompt)")
         if offline and prompt:
             say("  Note: the offline generator ignores the prompt")
-        generated, cached = steps.generate(encoded, request)
+        state = generate_task(encoded, request.options, request.generator, return_state=True)
+        generated = state.result()
+        cached = state.name == "Cached"
         say(f"  ✓ Generated {generated.size} bytes" + (" (cached, no API call)" if cached else ""))
         saved = steps.save(generated, str(work_dir))
         temporary.append(saved.path)

@@ -23,6 +23,7 @@ from pydantic import Field
 from flows.artifacts import ProgressArtifact, publish_report
 from flows.errors import explain
 from flows.generate import Background, Quality
+from flows.openai_budget import run_slots
 from flows.outcomes import BatchFailedError, BatchReport, ImageOutcome
 from flows.pipeline import PipelineRequest, run_pipeline
 from flows.process_image import build_request
@@ -45,13 +46,8 @@ def process_one(
     """Run one image through the pipeline; a failure becomes an outcome, not an exception."""
     try:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
-        processed = run_pipeline(
-            image,
-            request,
-            Path(work_dir),
-            inline_local_steps=True,
-            generation_slot=generation_slots,
-        )
+        with run_slots(generation_slots):
+            processed = run_pipeline(image, request, Path(work_dir), inline_local_steps=True)
         return ImageOutcome.uploaded(processed)
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its reason
         get_run_logger().warning("Failed %s: %s", image, explain(exc))
@@ -74,8 +70,8 @@ def run_batch(
     Each thread runs one image's pipeline in a copy of the flow run's context, so its
     generate/upload (and remote load) tasks are task runs of this flow. A wrapper task
     per image would add a task run (~15 ms worker and ~70 ms server CPU) for nothing.
-    ``concurrency`` slots bound the generate steps; as many threads again load, save and
-    upload meanwhile, so OpenAI always has ``concurrency`` requests to work on.
+    ``concurrency`` slots bound the OpenAI calls (flows.openai_budget); as many threads
+    again load, save and upload meanwhile, so OpenAI always has ``concurrency`` requests.
     """
     inputs = unique_inputs(images)
     progress = ProgressArtifact(total=len(inputs), key=f"{key}-progress")
