@@ -88,6 +88,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rss-sizes", type=_int_list, default=[50, 500], help="N for peak RSS")
     parser.add_argument("--image-bytes", type=int, default=1_000_000, help="input size, RSS runs")
     parser.add_argument("--rss-rerun", action="store_true", help="also rerun the RSS batches")
+    parser.add_argument(
+        "--server-nice",
+        type=int,
+        default=0,
+        help="run the Prefect server at this nice value (default 0: same priority as the rest)",
+    )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench/results/latest.json")
     parser.add_argument("--keep-work", action="store_true", help="keep images, logs, storage")
     return parser.parse_args(argv)
@@ -154,6 +160,7 @@ class Measurement:
     server_cpu_s: float  # the Prefect server's process tree, including its backlog after exit
     server_drain_s: float  # how long the server stayed busy after the worker exited
     openai_calls: int
+    openai_median_s: float  # median arrival-to-answer time at the fake (L when it keeps up)
     max_in_flight: int
     new_s3_objects: int
     uploaded: int
@@ -271,6 +278,7 @@ def measure(bench: Bench, kind: str, batch: Batch, repeat: int) -> Measurement:
         server_cpu_s=tree_cpu_seconds(bench.server_pid) - server_before,
         server_drain_s=drain_s,
         openai_calls=bench.fake.responses_count,
+        openai_median_s=statistics.median(bench.fake.handled_seconds or [math.nan]),
         max_in_flight=bench.fake.max_in_flight,
         new_s3_objects=count_objects(bench.s3, batch.bucket) - objects_before,
         uploaded=result["uploaded"],
@@ -289,6 +297,7 @@ def _progress_line(m: Measurement) -> str:
     return (
         f"  {m.kind:<10} N={m.n:<4} rep={m.repeat} wall={m.wall_s:7.2f}s "
         f"process={m.process_s:6.2f}s calls={m.openai_calls:<4} in_flight<={m.max_in_flight:<2} "
+        f"fake_median={m.openai_median_s:.3f}s "
         f"new_objects={m.new_s3_objects:<4} failed={m.failed} cached={m.cached} "
         f"peak_rss={m.peak_rss_mb:6.0f}MB cpu(worker/fakes/server)={m.worker_cpu_s:.1f}/"
         f"{m.services_cpu_s:.1f}/{m.server_cpu_s:.1f}s drain={m.server_drain_s:.1f}s "
@@ -330,7 +339,9 @@ def services(args: argparse.Namespace, work: Path) -> Iterator[Bench]:
     with ExitStack() as stack:
         endpoint = stack.enter_context(moto_server())
         fake = stack.enter_context(openai_server(args.latency))
-        api_url, server_pid = stack.enter_context(prefect_server(env, work / "prefect-server.log"))
+        api_url, server_pid = stack.enter_context(
+            prefect_server(env, work / "prefect-server.log", args.server_nice)
+        )
         env.update(
             {
                 "PREFECT_API_URL": api_url,
@@ -411,6 +422,7 @@ def summarise(args: argparse.Namespace, runs: list[Measurement]) -> dict[str, An
             "rerun_openai_calls_max": _max(runs, "timing", "rerun", n, "openai_calls"),
             "rerun_new_s3_objects_max": _max(runs, "timing", "rerun", n, "new_s3_objects"),
             "flow_max_in_flight": _max(runs, "timing", "flow", n, "max_in_flight"),
+            "flow_fake_median_s": _median(runs, "timing", "flow", n, "openai_median_s"),
             "flow_peak_rss_mb": _median(runs, "timing", "flow", n, "peak_rss_mb"),
         }
         for n in args.sizes
@@ -476,8 +488,8 @@ def markdown(args: argparse.Namespace, summary: dict[str, Any]) -> str:
         "",
         "| N | flow wall (s) | ceiling N·L/C (s) | wall / ceiling | sequential wall (s) | "
         "speed-up | rerun wall (s) | rerun OpenAI calls | rerun new S3 objects | "
-        "max in flight |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "max in flight | fake's median answer (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary["timing"]:
         speedup = row["sequential_wall_s"] / row["flow_wall_s"]
@@ -485,7 +497,8 @@ def markdown(args: argparse.Namespace, summary: dict[str, Any]) -> str:
             f"| {row['n']} | {_fmt(row['flow_wall_s'])} | {_fmt(row['ceiling_s'])} | "
             f"{_fmt(row['ratio'])} | {_fmt(row['sequential_wall_s'])} | {_fmt(speedup, 1)}x | "
             f"{_fmt(row['rerun_wall_s'])} | {row['rerun_openai_calls_max']} | "
-            f"{row['rerun_new_s3_objects_max']} | {row['flow_max_in_flight']} |"
+            f"{row['rerun_new_s3_objects_max']} | {row['flow_max_in_flight']} | "
+            f"{_fmt(row['flow_fake_median_s'], 3)} |"
         )
     m = summary["marginal"]
     cpu = m["cpu_s_per_image"]

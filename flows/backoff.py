@@ -10,6 +10,7 @@ from typing import Any
 import httpx2
 
 from flows.errors import is_transient
+from flows.run_cap import request_slot
 
 # Retry-After beyond this is a quota problem, not a blip: the openai client also stops at 120 s.
 MAX_COOLDOWN_SECONDS = 120.0
@@ -69,8 +70,10 @@ class GatedTransport(httpx2.HTTPTransport):
         self.gate = gate
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        self.gate.wait()
-        response = super().handle_request(request)
+        with request_slot():
+            self.gate.wait()
+            response = super().handle_request(request)
+            response.read()  # the whole answer arrives inside the slot (we never stream)
         if response.status_code == 429:
             delay = retry_after_seconds(response.headers)
             self.gate.defer(DEFAULT_COOLDOWN_SECONDS if delay is None else delay)

@@ -23,11 +23,11 @@ from pydantic import Field
 from flows.artifacts import ProgressArtifact, publish_report
 from flows.errors import explain
 from flows.generate import Background, Quality
-from flows.openai_budget import run_slots
 from flows.outcomes import BatchFailedError, BatchReport, ImageOutcome
 from flows.pipeline import PipelineRequest, run_pipeline
 from flows.process_image import build_request
 from flows.report import report_progress
+from flows.run_cap import capped_by
 from flows.settings import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_S3_PREFIX
 from flows.workspace import prepare_work_dir
 
@@ -46,7 +46,7 @@ def process_one(
     """Run one image through the pipeline; a failure becomes an outcome, not an exception."""
     try:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
-        with run_slots(generation_slots):
+        with capped_by(generation_slots):
             processed = run_pipeline(image, request, Path(work_dir), inline_local_steps=True)
         return ImageOutcome.uploaded(processed)
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its reason
@@ -70,7 +70,7 @@ def run_batch(
     Each thread runs one image's pipeline in a copy of the flow run's context, so its
     generate/upload (and remote load) tasks are task runs of this flow. A wrapper task
     per image would add a task run (~15 ms worker and ~70 ms server CPU) for nothing.
-    ``concurrency`` slots bound the OpenAI calls (flows.openai_budget); as many threads
+    ``concurrency`` slots bound the OpenAI requests (flows.run_cap); as many threads
     again load, save and upload meanwhile, so OpenAI always has ``concurrency`` requests.
     """
     inputs = unique_inputs(images)

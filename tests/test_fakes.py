@@ -455,3 +455,20 @@ def _swallow(url: str) -> None:
         requests.get(url, timeout=10)
     except requests.RequestException:
         pass
+
+
+def test_latency_counts_from_arrival_and_includes_the_fakes_own_work(
+    fake: FakeOpenAIServer,
+) -> None:
+    fake.latency = 0.3
+    client = make_client(fake)
+    started = time.monotonic()
+    client.responses.create(**create_kwargs())
+    client.responses.create(**create_kwargs())
+    elapsed = time.monotonic() - started
+    handled = fake.handled_seconds
+    assert len(handled) == 2
+    assert all(seconds >= 0.3 for seconds in handled)
+    assert elapsed >= 0.6
+    fake.reset()
+    assert fake.handled_seconds == []

@@ -86,7 +86,11 @@ def test_usage_and_response_id_are_recorded(openai_fake: FakeOpenAIServer) -> No
     )
     assert generated.response_id and generated.response_id.startswith("resp_")
     assert generated.usage is not None and generated.usage.total_tokens > 0
-    assert "b'" not in repr(generated)  # the PNG bytes stay out of logs
+    # The PNG bytes stay out of logs. (Not `"b'" not in repr`: a hex id ending in "b"
+    # followed by its closing quote matched that one time in sixteen.)
+    text = repr(generated)
+    assert generated.png.startswith(b"\x89PNG") and "\\x89PNG" not in text
+    assert "png=" not in text
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,7 @@ class _OpenAIHandler(LoopbackHandler):
     def _handle(self) -> None:
         fake = self.owner
         assert isinstance(fake, FakeOpenAIServer)
+        arrived = time.monotonic()
         request_id = _hex_id("req")
         raw = self.read_body()
         body: Any = None
@@ -290,11 +291,13 @@ class _OpenAIHandler(LoopbackHandler):
             return
         fake._enter()
         try:
-            self._responses(fake, body, request_id)
+            self._responses(fake, body, request_id, arrived)
         finally:
-            fake._leave()
+            fake._leave(time.monotonic() - arrived)
 
-    def _responses(self, fake: FakeOpenAIServer, body: Any, request_id: str) -> None:
+    def _responses(
+        self, fake: FakeOpenAIServer, body: Any, request_id: str, arrived: float
+    ) -> None:
         if not self._authorised(fake, request_id):
             return
         if not isinstance(body, dict):
@@ -330,13 +333,17 @@ class _OpenAIHandler(LoopbackHandler):
             )
             return
 
-        if fake.wait(fake.latency):
+        # Like the real API, ``latency`` includes the server's own work: the answer is
+        # prepared first and the request is held until ``latency`` after it arrived, so
+        # this fake's decoding and re-encoding (on its process's one GIL) never adds to it.
+        prepared = _success(body)
+        if fake.wait(max(0.0, fake.latency - (time.monotonic() - arrived))):
             self.abort_connection()
             return
         fault = fake._next_fault()
         model = str(body["model"])
         if fault is None:
-            self._json(200, request_id, _success(body))
+            self._json(200, request_id, prepared)
         elif fault.kind == "error":
             error = dict(fault.error or {})
             message = str(error.get("message") or "")
@@ -346,7 +353,7 @@ class _OpenAIHandler(LoopbackHandler):
             if fake.wait(fault.delay):
                 self.abort_connection()
                 return
-            self._json(200, request_id, _success(body))
+            self._json(200, request_id, prepared)
         elif fault.kind == "reset":
             self.abort_connection()
         elif fault.kind == "raw":
@@ -437,6 +444,7 @@ class FakeOpenAIServer(LoopbackServer):
         self._faults: collections.deque[Fault] = collections.deque()
         self._in_flight = 0
         self._max_in_flight = 0
+        self._handled_seconds: list[float] = []
 
     @property
     def base_url(self) -> str:
@@ -481,10 +489,17 @@ class FakeOpenAIServer(LoopbackServer):
         with self._lock:
             return self._max_in_flight
 
+    @property
+    def handled_seconds(self) -> list[float]:
+        """How long each ``/v1/responses`` request was in flight here, arrival to answer."""
+        with self._lock:
+            return list(self._handled_seconds)
+
     def reset(self) -> None:
-        """Clear history, queued faults, default_fault and the in-flight peak."""
+        """Clear history, timings, queued faults, default_fault and the in-flight peak."""
         with self._lock:
             self._history.clear()
+            self._handled_seconds.clear()
             self._faults.clear()
             self._max_in_flight = self._in_flight
         self.default_fault = None
@@ -500,9 +515,10 @@ class FakeOpenAIServer(LoopbackServer):
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
 
-    def _leave(self) -> None:
+    def _leave(self, handled_seconds: float) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._handled_seconds.append(handled_seconds)
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
