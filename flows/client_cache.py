@@ -43,11 +43,16 @@ class ClientCache(Generic[T]):
             now = self._clock()
             if entry is not None and now - entry[0] < self.ttl_seconds:
                 return entry[1]
+            # Drop expired clients too: a long-lived worker sees a new config per flow run
+            # (block-based clients are per run) and must not keep them all.
+            for stale in [
+                k for k, (built, _) in self._entries.items() if now - built >= self.ttl_seconds
+            ]:
+                del self._entries[stale]
             client = build()
             self._entries[digest] = (now, client)
             return client
 
-    def clear(self) -> None:
-        """Forget every client (the next ``get`` builds anew)."""
-        with self._lock:
-            self._entries.clear()
+    def __len__(self) -> int:
+        """How many clients are kept."""
+        return len(self._entries)

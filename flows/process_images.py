@@ -37,16 +37,16 @@ ImagesParam = Annotated[list[str], Field(min_length=1)]
 ConcurrencyParam = Annotated[int, Field(ge=1, le=64)]
 # Threads per OpenAI slot: one image generating, one loading/saving/uploading. Bounds the
 # images on disk at once to 2 x concurrency.
-THREADS_PER_GENERATION_SLOT = 2
+THREADS_PER_REQUEST_SLOT = 2
 
 
 def process_one(
-    image: str, request: PipelineRequest, work_dir: str, generation_slots: threading.Semaphore
+    image: str, request: PipelineRequest, work_dir: str, request_slots: threading.Semaphore
 ) -> ImageOutcome:
     """Run one image through the pipeline; a failure becomes an outcome, not an exception."""
     try:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
-        with capped_by(generation_slots):
+        with capped_by(request_slots):
             processed = run_pipeline(image, request, Path(work_dir), inline_local_steps=True)
         return ImageOutcome.uploaded(processed)
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its reason
@@ -76,9 +76,9 @@ def run_batch(
     inputs = unique_inputs(images)
     progress = ProgressArtifact(total=len(inputs), key=f"{key}-progress")
     outcomes: dict[str, ImageOutcome] = {}
-    generation_slots = threading.BoundedSemaphore(concurrency)
+    request_slots = threading.BoundedSemaphore(concurrency)
     pool = ThreadPoolExecutor(
-        max_workers=concurrency * THREADS_PER_GENERATION_SLOT, thread_name_prefix="image"
+        max_workers=concurrency * THREADS_PER_REQUEST_SLOT, thread_name_prefix="image"
     )
     try:
         futures = [
@@ -89,7 +89,7 @@ def run_batch(
                 image,
                 request,
                 str(work_dir / f"{n:06d}"),
-                generation_slots,
+                request_slots,
             )
             for n, image in enumerate(inputs)
         ]

@@ -24,6 +24,7 @@ def test_the_same_config_reuses_the_client_until_it_expires() -> None:
     assert cache.get(("key", 2), object) is not first
     clock.now = 61
     assert cache.get(("key", 1), object) is not first
+    assert len(cache) == 1  # the expired ("key", 2) client was dropped, not kept forever
 
 
 def test_secrets_in_a_config_are_not_kept() -> None:
