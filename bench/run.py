@@ -71,6 +71,13 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("PREFECT_SERVER_"):
+        raise argparse.ArgumentTypeError(f"expected PREFECT_SERVER_NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark process-images: wall vs N*L/C, sequential baseline, rerun, RSS."
@@ -93,6 +100,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="run the Prefect server at this nice value (default 0: same priority as the rest)",
+    )
+    parser.add_argument(
+        "--server-setting",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="PREFECT_SERVER_X=VALUE",
+        help="a setting for the Prefect server only (repeatable), e.g. its services' batch sizes",
     )
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench/results/latest.json")
     parser.add_argument("--keep-work", action="store_true", help="keep images, logs, storage")
@@ -340,7 +355,9 @@ def services(args: argparse.Namespace, work: Path) -> Iterator[Bench]:
         endpoint = stack.enter_context(moto_server())
         fake = stack.enter_context(openai_server(args.latency))
         api_url, server_pid = stack.enter_context(
-            prefect_server(env, work / "prefect-server.log", args.server_nice)
+            prefect_server(
+                env | dict(args.server_setting), work / "prefect-server.log", args.server_nice
+            )
         )
         env.update(
             {

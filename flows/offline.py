@@ -39,6 +39,9 @@ class OfflineImageGenerator:
         png = recreate_as_transparent_png(_decode(image))
         return GeneratedImage(png=png, sha256=sha256_hex(png), generator=self.identity)
 
+    def warm_up(self) -> None:
+        """Nothing to prepare: Pillow is imported with this module."""
+
 
 def _decode(image: EncodedImage) -> bytes:
     return base64.b64decode(image.data_url.split(",", 1)[1])

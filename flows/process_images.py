@@ -29,6 +29,7 @@ from flows.process_image import build_request
 from flows.report import report_progress
 from flows.run_cap import capped_by
 from flows.settings import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_S3_PREFIX
+from flows.warmup import JOIN_TIMEOUT_SECONDS, start_warm_up
 from flows.workspace import prepare_work_dir
 
 # Descriptions live in the flows' docstrings (Args:), which is where Prefect's UI form
@@ -77,6 +78,7 @@ def run_batch(
     progress = ProgressArtifact(total=len(inputs), key=f"{key}-progress")
     outcomes: dict[str, ImageOutcome] = {}
     request_slots = threading.BoundedSemaphore(concurrency)
+    warming = start_warm_up(request.generator, request.store)
     pool = ThreadPoolExecutor(
         max_workers=concurrency * THREADS_PER_REQUEST_SLOT, thread_name_prefix="image"
     )
@@ -102,6 +104,7 @@ def run_batch(
     finally:
         # On cancellation or Ctrl-C, drop the images not started rather than run them all.
         pool.shutdown(wait=True, cancel_futures=True)
+        warming.join(timeout=JOIN_TIMEOUT_SECONDS)
     ordered = [outcomes[image.strip()] for image in images if image.strip()]
     return BatchReport(outcomes=ordered)
 

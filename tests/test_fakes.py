@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -472,3 +473,14 @@ def test_latency_counts_from_arrival_and_includes_the_fakes_own_work(
     assert elapsed >= 0.6
     fake.reset()
     assert fake.handled_seconds == []
+
+
+def test_fake_servers_send_without_nagle_delay(fake: FakeOpenAIServer) -> None:
+    # Headers and body are two writes; with Nagle on, a short body waited ~40 ms for the
+    # client's delayed ACK on every answer, a stall the real API does not have.
+    client = openai.OpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.responses.create(model="gpt-4.1", input="hi")
+    sockets = list(fake._connections)
+    assert sockets, "the fake should still hold the keep-alive connection"
+    assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)

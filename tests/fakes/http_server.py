@@ -72,6 +72,10 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     """Request handler base: HTTP/1.1, silent, tolerant of clients that vanish."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes. With Nagle on, a body shorter than one
+    # segment waits for the client's delayed ACK of the headers (~40 ms on Linux), a
+    # stall real servers do not have; it held every benchmark slot 40 ms beyond L.
+    disable_nagle_algorithm = True
     server: _Server
 
     @property
