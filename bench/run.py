@@ -199,6 +199,7 @@ class Measurement:
     image_bytes: int
     repeat: int
     wall_s: float  # the batch inside the worker (imports excluded)
+    completed_s: float  # the same start to the flow run's final state (no engine teardown)
     process_s: float  # the whole worker process, interpreter start to exit
     worker_cpu_s: float
     services_cpu_s: float  # fake OpenAI + moto (threads of this process)
@@ -318,6 +319,7 @@ def measure(bench: Bench, kind: str, batch: Batch, repeat: int) -> Measurement:
         image_bytes=batch.image_bytes,
         repeat=repeat,
         wall_s=result["wall_s"],
+        completed_s=result["completed_s"],
         process_s=process_s,
         worker_cpu_s=result["cpu_s"],
         services_cpu_s=self_cpu_seconds() - services_before,
@@ -493,6 +495,10 @@ def summarise(args: argparse.Namespace, runs: list[Measurement]) -> dict[str, An
                 profile: summary["marginal"]["flow_ratio_to_l_over_c"]
                 for profile, summary in timing.items()
             },
+            "completed_marginal_ratio_by_server": {
+                profile: summary["marginal"]["completed_ratio_to_l_over_c"]
+                for profile, summary in timing.items()
+            },
             "rerun_zero_calls": rerun_calls == 0,
             "rerun_openai_calls_max": rerun_calls,
             "rss_500_within_1.2x_of_50": rss_ratio <= 1.2,
@@ -520,6 +526,7 @@ def _timing_summary(
         {
             "n": n,
             "flow_wall_s": _median(runs, group, "flow", n, "wall_s"),
+            "flow_completed_s": _median(runs, group, "flow", n, "completed_s"),
             "ceiling_s": n * per_image,
             "ratio": _median(runs, group, "flow", n, "wall_s") / (n * per_image),
             "sequential_wall_s": _median(runs, baseline, "sequential", n, "wall_s"),
@@ -541,7 +548,7 @@ def _timing_summary(
         )
     }
     flow = marginal("flow", "wall_s")
-    pairs = _pair_ratios(runs, group, n1, n2, per_image)
+    completed = marginal("flow", "completed_s")
     return {
         "rows": rows,
         "marginal": {
@@ -549,7 +556,12 @@ def _timing_summary(
             "n2": n2,
             "flow_s_per_image": flow,
             "flow_ratio_to_l_over_c": flow / per_image,
-            "flow_ratio_per_repeat": pairs,
+            "flow_ratio_per_repeat": _pair_ratios(runs, group, n1, n2, per_image, "wall_s"),
+            "completed_s_per_image": completed,
+            "completed_ratio_to_l_over_c": completed / per_image,
+            "completed_ratio_per_repeat": _pair_ratios(
+                runs, group, n1, n2, per_image, "completed_s"
+            ),
             "rerun_s_per_image": marginal("rerun", "wall_s"),
             "sequential_s_per_image": marginal("sequential", "wall_s"),
             "cpu_s_per_image": cpu,
@@ -558,12 +570,16 @@ def _timing_summary(
 
 
 def _pair_ratios(
-    runs: list[Measurement], group: str, n1: int, n2: int, per_image: float
+    runs: list[Measurement], group: str, n1: int, n2: int, per_image: float, attr: str
 ) -> list[float]:
     """Each repeat's own (T(n2) - T(n1)) / (n2 - n1) / (L/C): the spread behind the median."""
     if n2 == n1:
         return []
-    walls = {(m.repeat, m.n): m.wall_s for m in runs if (m.group, m.kind) == (group, "flow")}
+    walls = {
+        (m.repeat, m.n): float(getattr(m, attr))
+        for m in runs
+        if (m.group, m.kind) == (group, "flow")
+    }
     repeats = sorted({r for r, _ in walls})
     return [
         round((walls[(r, n2)] - walls[(r, n1)]) / (n2 - n1) / per_image, 3)
@@ -606,10 +622,13 @@ def markdown(args: argparse.Namespace, summary: dict[str, Any]) -> str:
     t = summary["targets"]
     lines += ["", "| target | result | met |", "|---|---|---|"]
     for profile, ratio in t["marginal_ratio_by_server"].items():
-        lines.append(
+        completed = t["completed_marginal_ratio_by_server"][profile]
+        lines += [
             f"| marginal wall per image ≤ 1.1 × L/C ({profile} server) | {_fmt(ratio)} × | "
-            f"{_yes(ratio <= 1.1)} |"
-        )
+            f"{_yes(ratio <= 1.1)} |",
+            f"| the same, to the run's Completed state ({profile} server) | "
+            f"{_fmt(completed)} × | {_yes(completed <= 1.1)} |",
+        ]
     lines += [
         f"| rerun makes 0 OpenAI calls | max {t['rerun_openai_calls_max']} | "
         f"{_yes(t['rerun_zero_calls'])} |",
@@ -628,16 +647,18 @@ def _profile_note(profile: str) -> str:
 
 def _timing_lines(timing: dict[str, Any], lc: float) -> list[str]:
     lines = [
-        "| N | flow wall (s) | ceiling N·L/C (s) | wall / ceiling | sequential wall (s) | "
+        "| N | flow wall (s) | to Completed (s) | ceiling N·L/C (s) | wall / ceiling | "
+        "sequential wall (s) | "
         "speed-up | rerun wall (s) | rerun OpenAI calls | rerun new S3 objects | "
         "max in flight | fake's median answer (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in timing["rows"]:
         speedup = row["sequential_wall_s"] / row["flow_wall_s"]
         lines.append(
-            f"| {row['n']} | {_fmt(row['flow_wall_s'])} | {_fmt(row['ceiling_s'])} | "
-            f"{_fmt(row['ratio'])} | {_fmt(row['sequential_wall_s'])} | {_fmt(speedup, 1)}x | "
+            f"| {row['n']} | {_fmt(row['flow_wall_s'])} | {_fmt(row['flow_completed_s'])} | "
+            f"{_fmt(row['ceiling_s'])} | {_fmt(row['ratio'])} | "
+            f"{_fmt(row['sequential_wall_s'])} | {_fmt(speedup, 1)}x | "
             f"{_fmt(row['rerun_wall_s'])} | {row['rerun_openai_calls_max']} | "
             f"{row['rerun_new_s3_objects_max']} | {row['flow_max_in_flight']} | "
             f"{_fmt(row['flow_fake_median_s'], 3)} |"
@@ -645,10 +666,11 @@ def _timing_lines(timing: dict[str, Any], lc: float) -> list[str]:
     m = timing["marginal"]
     cpu = m["cpu_s_per_image"]
     pairs = ", ".join(f"{ratio:.2f}" for ratio in m["flow_ratio_per_repeat"]) or "n/a"
+    to_completed = ", ".join(f"{r:.2f}" for r in m["completed_ratio_per_repeat"]) or "n/a"
     lines += [
         "",
         f"Marginal per image, (T({m['n2']}) - T({m['n1']})) / {m['n2'] - m['n1']} "
-        f"(repeat by repeat: {pairs} × L/C):",
+        f"(repeat by repeat: {pairs} × L/C; to the Completed state {to_completed}):",
         "",
         "| run | wall s/image | × L/C | worker CPU s/image | fake+moto CPU s/image | "
         "Prefect server CPU s/image |",
@@ -660,6 +682,11 @@ def _timing_lines(timing: dict[str, Any], lc: float) -> list[str]:
         ("sequential", "sequential_s_per_image"),
     ):
         lines.append(_marginal_row(kind, m[key], lc, cpu))
+        if kind == "flow":
+            lines.append(
+                f"| flow, to Completed | {_fmt(m['completed_s_per_image'], 4)} | "
+                f"{_fmt(m['completed_ratio_to_l_over_c'])} | | | |"
+            )
     return lines
 
 

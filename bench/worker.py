@@ -19,6 +19,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -32,6 +33,10 @@ class WorkerResult:
     failed: int
     cached: int
     wall_s: float
+    # Start to the flow run's final state (what Prefect records as the run's end); wall_s
+    # also has the engine's teardown, whose heartbeat-thread join rounds the return up to
+    # the thread's next 1 s tick (docs/benchmarks.md).
+    completed_s: float
     cpu_s: float
     rss_before_kb: int
     peak_rss_kb: int
@@ -52,7 +57,8 @@ def _proc_status_kb(field: str) -> int:
     return 0
 
 
-Outcome = tuple[int, int, int, str]  # uploaded, failed, generation cache hits, first error
+# uploaded, failed, generation cache hits, first error, when the run reached its final state
+Outcome = tuple[int, int, int, str, datetime | None]
 
 
 def run_flow(paths: list[str], concurrency: int) -> Outcome:
@@ -60,13 +66,18 @@ def run_flow(paths: list[str], concurrency: int) -> Outcome:
     from flows.outcomes import BatchFailedError, BatchReport
     from flows.process_images import process_images
 
-    try:
-        report: BatchReport = process_images(images=paths, concurrency=concurrency)
-    except BatchFailedError as exc:  # still a measurement; the parent reports the failures
-        report = exc.report
+    state = process_images(images=paths, concurrency=concurrency, return_state=True)
+    result = state.result(raise_on_failure=False)
+    # A failed batch is still a measurement; the parent reports its failures.
+    if isinstance(result, BatchFailedError):
+        report = result.report
+    elif isinstance(result, BatchReport):
+        report = result
+    else:  # a crash of the flow itself, not of an image
+        raise RuntimeError(f"process-images ended {state.name}: {result!r}")
     cached = sum(1 for outcome in report.outcomes if outcome.generation_cached)
     first_error = next((o.error or "" for o in report.failed), "")
-    return len(report.uploaded), len(report.failed), cached, first_error
+    return len(report.uploaded), len(report.failed), cached, first_error, state.timestamp
 
 
 def run_sequential(paths: list[str], concurrency: int) -> Outcome:
@@ -82,7 +93,7 @@ def run_sequential(paths: list[str], concurrency: int) -> Outcome:
         image_bytes = load_image_from_path(path)
         processed = process_image_with_openai(image_bytes)
         upload_image_to_s3(processed, filename=f"processed_{Path(path).name}")
-    return len(paths), 0, 0, ""
+    return len(paths), 0, 0, "", None
 
 
 MODES: dict[str, Callable[[list[str], int], Outcome]] = {
@@ -101,8 +112,9 @@ def measure(mode: str, paths: list[str], concurrency: int) -> WorkerResult:
     """Run one batch and time it (imports excluded, flow-run creation included)."""
     _warm_imports(mode)
     rss_before = _proc_status_kb("VmRSS")
+    started_at = datetime.now(UTC)
     cpu_start, start = _cpu_seconds(), time.perf_counter()
-    uploaded, failed, cached, first_error = MODES[mode](paths, concurrency)
+    uploaded, failed, cached, first_error, completed_at = MODES[mode](paths, concurrency)
     wall = time.perf_counter() - start
     return WorkerResult(
         mode=mode,
@@ -111,6 +123,7 @@ def measure(mode: str, paths: list[str], concurrency: int) -> WorkerResult:
         failed=failed,
         cached=cached,
         wall_s=wall,
+        completed_s=(completed_at - started_at).total_seconds() if completed_at else wall,
         cpu_s=_cpu_seconds() - cpu_start,
         rss_before_kb=rss_before,
         peak_rss_kb=_proc_status_kb("VmHWM"),
