@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from flows import connections
 from flows.connections import GeneratorTarget, StoreTarget
 from flows.warmup import start_warm_up, warm_up
 from tests.conftest import S3Env
@@ -15,18 +14,14 @@ def _store(s3: S3Env) -> StoreTarget:
     return StoreTarget(kind="s3", bucket=s3.bucket, region="us-east-1", endpoint_url=s3.endpoint)
 
 
-def test_warm_up_builds_the_clients_the_images_will_share_and_sends_nothing(
+def test_warm_up_builds_the_clients_and_sends_nothing(
     openai_fake: FakeOpenAIServer, s3: S3Env
 ) -> None:
-    store = _store(s3)  # a new bucket: no client is cached for it yet
-    s3_clients_before = len(connections._S3_CLIENTS)
-    assert warm_up(GeneratorTarget(), store) == ["generator", "object store"]
+    # Both parts ready: the OpenAI client with its answer models, and the S3 client
+    # (shared through flows.client_cache, tested in tests/test_client_cache.py).
+    assert warm_up(GeneratorTarget(), _store(s3)) == ["generator", "object store"]
     assert openai_fake.history == []  # nothing paid, nothing sent
     assert s3.keys() == []
-    # The S3 client it built is the shared one the uploads will use.
-    assert len(connections._S3_CLIENTS) == s3_clients_before + 1
-    connections.s3_client(store)
-    assert len(connections._S3_CLIENTS) == s3_clients_before + 1
 
 
 def test_warm_up_leaves_failures_to_the_real_call(s3: S3Env) -> None:
