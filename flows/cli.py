@@ -7,7 +7,9 @@ reference's step-by-step output; the same lines still reach the run's log in the
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -122,6 +124,8 @@ def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a run hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     inputs = collect_inputs(parser, args)
