@@ -29,6 +29,7 @@ from flows.workspace import (
     SavedImage,
     encode_loaded,
     input_kind,
+    input_label,
     load_image,
     save_generated,
 )
@@ -73,7 +74,7 @@ class _Steps:
     def load(self, image: str, work_dir: str, store: StoreTarget) -> LoadedImage:
         if self.inline and input_kind(image) == "local file":
             return load_image(image, work_dir)
-        return load_task(image, work_dir, store)
+        return load_task(image, work_dir, store, label=input_label(image))
 
     def encode(self, loaded: LoadedImage) -> EncodedImage:
         return encode_loaded(loaded) if self.inline else encode_task(loaded)
@@ -131,7 +132,9 @@ def _run_steps(
         say(f"  Prompt: {prompt}" if prompt else "  Prompt: (using default recreation prompt)")
         if offline and prompt:
             say("  Note: the offline generator ignores the prompt")
-        state = generate_task(encoded, request.options, request.generator, return_state=True)
+        state = generate_task(
+            encoded, request.options, request.generator, label=loaded.name, return_state=True
+        )
         generated = state.result()
         cached = state.name == "Cached"
         say(f"  ✓ Generated {generated.size} bytes" + (" (cached, no API call)" if cached else ""))
@@ -141,7 +144,9 @@ def _run_steps(
         say("")
         say("Step 3: Uploading to local storage..." if offline else "Step 3: Uploading to S3...")
         filename = output_filename(f"generated_{loaded.name}")
-        published = upload_task(saved, filename, request.s3_prefix, request.store)
+        published = upload_task(
+            saved, filename, request.s3_prefix, request.store, label=loaded.name
+        )
         say("  ✓ Uploaded to local storage" if offline else "  ✓ Uploaded to S3")
     finally:
         if request.keep_temp:

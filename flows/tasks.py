@@ -42,8 +42,8 @@ _RETRYING: dict[str, Any] = {
 }
 
 
-@task(name="load", **_RETRYING)
-def load_task(image: str, work_dir: str, store: StoreTarget) -> LoadedImage:
+@task(name="load", task_run_name="load {label}", **_RETRYING)
+def load_task(image: str, work_dir: str, store: StoreTarget, label: str = "image") -> LoadedImage:
     """Load the input (URL and S3 downloads land in the working directory)."""
     client = s3_client(store) if is_s3_uri(image) else None
     loaded = load_image(image, work_dir, s3_client=client)
@@ -61,13 +61,19 @@ def encode_task(loaded: LoadedImage) -> EncodedImage:
 
 @task(
     name="generate",
+    # Named after the input, so a batch's runs can be told apart in the UI; ``label``
+    # is not part of the cache key (the same bytes under another name are not paid twice).
+    task_run_name="generate {label}",
     cache_policy=GENERATION_CACHE,
     persist_result=True,
     cache_result_in_memory=False,  # results hold PNG bytes; keep memory flat in batches
     **_RETRYING,
 )
 def generate_task(
-    image: EncodedImage, options: GenerationOptions, generator: GeneratorTarget
+    image: EncodedImage,
+    options: GenerationOptions,
+    generator: GeneratorTarget,
+    label: str = "image",
 ) -> GeneratedImage:
     """Generate the new image; cached on the input hash and options across runs.
 
@@ -96,13 +102,14 @@ def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
 
 @task(
     name="upload",
+    task_run_name="upload {label}",
     cache_policy=UPLOAD_CACHE,
     persist_result=True,
     cache_result_in_memory=False,
     **_RETRYING,
 )
 def upload_task(
-    image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget
+    image: SavedImage, filename: str, s3_prefix: str, store: StoreTarget, label: str = "image"
 ) -> PublishedImage:
     """Publish the PNG; cached so a rerun uploads nothing and reports the same URLs.
 

@@ -50,6 +50,19 @@ def input_kind(image: str) -> str:
     return "URL" if classify_source(image).kind == "url" else "local file"
 
 
+def input_label(image: str) -> str:
+    """The input's file name, to name its task runs in the UI; never raises.
+
+    Only the last path segment: a URL's query (which may carry a token) never shows.
+    """
+    try:
+        if is_s3_uri(image):
+            return PurePosixPath(parse_s3_uri(image)[1]).name or "image"
+        return classify_source(image).name
+    except ValueError:  # an input the load step will refuse with the full reason
+        return "image"
+
+
 def prepare_work_dir(output_dir: str | None) -> tuple[Path, bool]:
     """``output_dir`` (created if needed) or a fresh temp dir; True when we created a temp dir."""
     if output_dir:

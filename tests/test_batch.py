@@ -159,7 +159,7 @@ def test_a_429_pauses_the_whole_batch_not_just_one_task(
     assert later and min(later) >= 2.9
 
 
-def test_only_the_paid_steps_of_a_local_image_are_task_runs(
+def test_only_the_paid_steps_of_a_local_image_are_task_runs_named_after_it(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
     from prefect.client.schemas.filters import (
@@ -174,14 +174,16 @@ def test_only_the_paid_steps_of_a_local_image_are_task_runs(
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
     run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    # Named after their input, so the UI tells a batch's runs apart.
+    expected = [f"{step} logo-{n}.png" for step in ("generate", "upload") for n in range(3)]
     names: list[str] = []
     deadline = time.monotonic() + 30  # task runs reach the server as events, a bit later
-    while time.monotonic() < deadline and len(names) < 6:
+    while time.monotonic() < deadline and names != expected:
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(flow_run_filter=run_filter)
-        names = sorted(run.name.rsplit("-", 1)[0] for run in runs)
+        names = sorted(run.name for run in runs)
         time.sleep(0.2)
-    assert names == ["generate"] * 3 + ["upload"] * 3
+    assert names == expected
     # Each step commits eagerly and again with the pipeline; that must not log lock errors.
     with get_client(sync_client=True) as client:
         errors = client.read_logs(

@@ -10,6 +10,7 @@ import requests
 from flows.errors import ImageNotFoundError, InvalidImageError, InvalidImageSourceError
 from flows.image_processing_utils import download_image_from_url, load_image_from_path
 from flows.sources import classify_source
+from flows.workspace import input_label
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo
 
@@ -142,3 +143,18 @@ def test_classify_source_tells_urls_from_paths(tmp_path: Path) -> None:
 def test_classify_source_refuses_blank_input(raw: str) -> None:
     with pytest.raises(InvalidImageSourceError, match="No image given"):
         classify_source(raw)
+
+
+@pytest.mark.parametrize(
+    ("image", "label"),
+    [
+        ("https://user:secret@cdn.example.com/a/logo.png?token=abc", "logo.png"),
+        ("s3://bucket/in/photos/cat.jpg", "cat.jpg"),
+        ("/tmp/in/shot.webp", "shot.webp"),
+        ("ftp://example.com/logo.png", "image"),  # refused later, by the load step
+        ("s3://", "image"),
+        ("", "image"),
+    ],
+)
+def test_input_label_is_the_file_name_and_never_the_query(image: str, label: str) -> None:
+    assert input_label(image) == label
