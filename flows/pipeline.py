@@ -24,6 +24,7 @@ from flows.generate import GeneratedImage, GenerationOptions, TokenUsage
 from flows.report import Reporter
 from flows.storage import output_filename
 from flows.tasks import cleanup_task, encode_task, generate_task, load_task, save_task, upload_task
+from flows.url_policy import redact_url
 from flows.workspace import (
     LoadedImage,
     SavedImage,
@@ -114,7 +115,9 @@ def _run_steps(
     temporary: list[str] = []
     try:
         say("Step 1: Loading image...")
-        say(f"  Detected {input_kind(image)}: {image[:80]}...")
+        kind = input_kind(image)
+        shown = redact_url(image) if kind == "URL" else image  # no password or signature
+        say(f"  Detected {kind}: {shown[:80]}...")
         loaded = steps.load(image, str(work_dir), request.store)
         if loaded.temporary:
             temporary.append(loaded.path)

@@ -5,6 +5,11 @@ Tasks hand each other paths and hashes rather than image bytes, so futures stay 
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import shutil
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +24,11 @@ from flows.sources import classify_source, max_image_bytes, read_source
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+# Temp work dirs are named process-image-{host}-{pid}-{random}: see sweep_orphaned_work_dirs.
+WORK_DIR_PREFIX = "process-image-"
 
 
 @dataclass(frozen=True)
@@ -64,12 +74,62 @@ def input_label(image: str) -> str:
 
 
 def prepare_work_dir(output_dir: str | None) -> tuple[Path, bool]:
-    """``output_dir`` (created if needed) or a fresh temp dir; True when we created a temp dir."""
+    """``output_dir`` (created if needed) or a fresh temp dir; True when we created a temp dir.
+
+    A fresh temp dir is named after this host and process, and creating one first removes
+    those left by runs of this host that were killed before their cleanup could run.
+    """
     if output_dir:
         path = Path(output_dir).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         return path.resolve(), False
-    return Path(tempfile.mkdtemp(prefix="process-image-")), True
+    sweep_orphaned_work_dirs()
+    return Path(tempfile.mkdtemp(prefix=work_dir_prefix(os.getpid()))), True
+
+
+def sweep_orphaned_work_dirs(root: Path | None = None) -> list[Path]:
+    """Remove the temp work dirs whose process is gone (SIGKILL, OOM, a lost machine).
+
+    Only dirs named by this host are judged, so a /tmp shared with another container
+    (another PID namespace) is never swept from here; a live process keeps its dir.
+    """
+    removed = []
+    for candidate in (root or Path(tempfile.gettempdir())).glob(f"{WORK_DIR_PREFIX}*"):
+        pid = _owner_pid(candidate.name)
+        if pid is not None and not _process_alive(pid) and candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    if removed:
+        logger.info("Removed %s work dir(s) left by killed runs", len(removed))
+    return removed
+
+
+def _host_tag() -> str:
+    # Letters and digits only, so the name splits unambiguously on "-".
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def work_dir_prefix(pid: int) -> str:
+    """How the temp work dirs of process ``pid`` on this host begin."""
+    return f"{WORK_DIR_PREFIX}{_host_tag()}-{pid}-"
+
+
+def _owner_pid(name: str) -> int | None:
+    """The PID in a work dir's name if this host created it; None for anything else."""
+    match = re.fullmatch(rf"{WORK_DIR_PREFIX}([A-Za-z0-9]+)-(\d+)-[^-]+", name)
+    if match is None or match.group(1) != _host_tag():
+        return None
+    return int(match.group(2))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def load_image(

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from flows.workspace import work_dir_prefix
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
@@ -50,11 +51,14 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
         path = tmp_path / f"asset-{n}.png"
         path.write_bytes(logo(seed=n))
         paths.append(str(path))
+    temp_root = tmp_path / "tmp"  # the runs' temp work dirs, to see what the kill leaves
+    temp_root.mkdir()
     env = dict(os.environ)
     env.update(
         {
             "PREFECT_API_URL": prefect_api_url,
             "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
+            "TMPDIR": str(temp_root),
         }
     )
     openai_fake.latency = 1.0
@@ -77,6 +81,8 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
     published_before = set(s3.keys())
     requests_before = len(openai_fake.responses_requests)
     assert 2 <= len(published_before) < 6, "the kill should land midway"
+    left_by_kill = list(temp_root.glob(f"{work_dir_prefix(proc.pid)}*"))
+    assert len(left_by_kill) == 1, list(temp_root.iterdir())
 
     openai_fake.latency = 0.0
     rerun = subprocess.run(
@@ -88,6 +94,8 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
     stems = Counter(key.rsplit("_", 1)[-1] for key in keys)
     assert stems == Counter({f"asset-{n}.png": 1 for n in range(6)}), keys  # no gaps, no twins
     assert published_before <= set(keys)
+    # The rerun swept the killed run's work dir and removed its own.
+    assert list(temp_root.glob("process-image-*")) == []
     # Images generated before the kill are not paid for again.
     asked = Counter(_image_hash(r.input_images[0]) for r in openai_fake.responses_requests)
     assert max(asked.values()) <= 2  # at most the ones in flight at the kill were asked twice

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from blocks import OpenAICredentials
 from flows.errors import ImageGenerationError, MissingCredentialsError
 from flows.process_image import process_image
+from flows.report import reporting_to
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
@@ -152,6 +153,19 @@ def test_url_input_is_downloaded_and_cleaned_up(
     assert result.key.endswith("_generated_photo.png")
     assert openai_fake.responses_requests[0].input_images[0].startswith("data:image/jpeg;base64,")
     assert _work_files(work) == []
+
+
+def test_progress_never_shows_a_url_password_or_signature(
+    openai_fake: FakeOpenAIServer, s3: S3Env, http_server: ImageHTTPServer
+) -> None:
+    served = http_server.add("/brand/logo.png", logo())
+    url = served.replace("http://", "http://reader:hunter2@") + "?X-Amz-Signature=c0ffee&v=2"
+    lines: list[str] = []
+    with reporting_to(lines.append):
+        process_image(image=url)
+    shown = served.replace("http://", "http://reader:***@") + "?X-Amz-Signature=***&v=2"
+    assert f"  Detected URL: {shown[:80]}..." in lines
+    assert not [line for line in lines if "hunter2" in line or "c0ffee" in line]
 
 
 def test_http_error_names_the_status_and_skips_openai(
