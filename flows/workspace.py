@@ -87,14 +87,14 @@ def prepare_work_dir(output_dir: str | None) -> tuple[Path, bool]:
     return Path(tempfile.mkdtemp(prefix=work_dir_prefix(os.getpid()))), True
 
 
-def sweep_orphaned_work_dirs(root: Path | None = None) -> list[Path]:
+def sweep_orphaned_work_dirs() -> list[Path]:
     """Remove the temp work dirs whose process is gone (SIGKILL, OOM, a lost machine).
 
     Only dirs named by this host are judged, so a /tmp shared with another container
     (another PID namespace) is never swept from here; a live process keeps its dir.
     """
     removed = []
-    for candidate in (root or Path(tempfile.gettempdir())).glob(f"{WORK_DIR_PREFIX}*"):
+    for candidate in Path(tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
         pid = _owner_pid(candidate.name)
         if pid is not None and not _process_alive(pid) and candidate.is_dir():
             shutil.rmtree(candidate, ignore_errors=True)
