@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -321,6 +321,17 @@ def test_request_validation_and_unknown_paths(fake: FakeOpenAIServer) -> None:
     assert len(fake.responses_requests) == 2
 
 
+def _settles(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    """Whether ``condition`` holds within ``seconds``. The fake books a request's end after
+    writing its answer, which the client may have read (and returned from) a moment before."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_concurrency_accounting(fake: FakeOpenAIServer) -> None:
     fake.latency = 0.2
     client = make_client(fake)
@@ -328,7 +339,7 @@ def test_concurrency_accounting(fake: FakeOpenAIServer) -> None:
         results = list(pool.map(lambda _: client.responses.create(**create_kwargs()), range(4)))
     assert all(r.status == "completed" for r in results)
     assert fake.max_in_flight == 4
-    assert fake.in_flight == 0
+    assert _settles(lambda: fake.in_flight == 0)
 
     fake.reset()
     cap = threading.Semaphore(2)
@@ -467,11 +478,7 @@ def test_latency_counts_from_arrival_and_includes_the_fakes_own_work(
     client.responses.create(**create_kwargs())
     client.responses.create(**create_kwargs())
     elapsed = time.monotonic() - started
-    # The fake records a request once its answer is written, which the client may have
-    # read (and returned from) a moment before.
-    deadline = time.monotonic() + 5
-    while len(fake.handled_seconds) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert _settles(lambda: len(fake.handled_seconds) == 2)
     handled = fake.handled_seconds
     assert len(handled) == 2
     assert all(seconds >= 0.3 for seconds in handled)
