@@ -63,7 +63,7 @@ Outcome = tuple[int, int, int, str, datetime | None]
 
 def run_flow(paths: list[str], concurrency: int) -> Outcome:
     """One ``process-images`` run."""
-    from flows.outcomes import BatchFailedError, BatchReport
+    from flows.batch.outcomes import BatchFailedError, BatchReport
     from flows.process_images import process_images
 
     state = process_images(images=paths, concurrency=concurrency, return_state=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
-from pydantic import SecretStr
 
 from blocks.names import (
     DEFAULT_AWS_CREDENTIALS_BLOCK,
@@ -13,9 +12,9 @@ from blocks.names import (
     DEFAULT_S3_BUCKET_BLOCK,
 )
 from blocks.openai_credentials import OpenAICredentials
-from flows.aws import endpoint_url, resolve_bucket_name
+from flows.clients.s3_client import resolve_bucket_name
+from flows.config import settings
 from flows.errors import MissingCredentialsError
-from flows.settings import aws_region, env
 
 
 @dataclass(frozen=True)
@@ -29,30 +28,30 @@ class SavedBlock:
 
 def openai_block_from_env() -> OpenAICredentials:
     """OPENAI_API_KEY (required), OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID."""
-    api_key = env("OPENAI_API_KEY")
-    if api_key is None:
+    config = settings()
+    if config.openai_api_key is None:
         raise MissingCredentialsError(
             "OPENAI_API_KEY is not set; export it before running python -m blocks "
             "(or pass --skip-openai to save only the AWS blocks)"
         )
     return OpenAICredentials(
-        api_key=SecretStr(api_key),
-        base_url=env("OPENAI_BASE_URL"),
-        organization=env("OPENAI_ORG_ID"),
-        project=env("OPENAI_PROJECT_ID"),
+        api_key=config.openai_api_key,
+        base_url=config.openai_base_url,
+        organization=config.openai_organization,
+        project=config.openai_project,
     )
 
 
 def aws_credentials_from_env() -> AwsCredentials:
     """Keys if set (else the default chain at run time), AWS_REGION, AWS_ENDPOINT_URL."""
-    secret = env("AWS_SECRET_ACCESS_KEY")
-    token = env("AWS_SESSION_TOKEN")
+    config = settings()
+    token = config.aws_session_token
     return AwsCredentials(
-        aws_access_key_id=env("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=SecretStr(secret) if secret else None,
-        aws_session_token=token,
-        region_name=aws_region(),
-        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint_url()),
+        aws_access_key_id=config.aws_access_key_id,
+        aws_secret_access_key=config.aws_secret_access_key,
+        aws_session_token=token.get_secret_value() if token else None,
+        region_name=config.aws_region,
+        aws_client_parameters=AwsClientParameters(endpoint_url=config.s3_endpoint_url),
     )
 
 

@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from flows.console import BatchProgress, banner, print_results, print_summary, say
-from flows.generate import Background, Quality
-from flows.settings import (
+from flows.config import (
     DEFAULT_BACKGROUND,
     DEFAULT_MODEL,
     DEFAULT_QUALITY,
     DEFAULT_S3_PREFIX,
+    Background,
+    Quality,
 )
+from flows.console import BatchProgress, banner, print_results, print_summary, say
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -153,16 +154,13 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, inputs: list[str]) -> int:
-    from flows.connections import GeneratorTarget
     from flows.errors import explain
+    from flows.pipeline.targets import resolve_generator_target
 
     subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
     try:
         # Fail fast, before Prefect starts, when the key is missing.
-        GeneratorTarget(
-            kind="offline" if args.offline else "openai",
-            credentials_block=args.openai_block,
-        ).check()
+        resolve_generator_target(args.offline, args.openai_block)
         banner(args.offline)
         if len(inputs) == 1:
             return _run_one(args, inputs[0])
@@ -179,8 +177,8 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
 
 
 def _run_one(args: argparse.Namespace, image: str) -> int:
+    from flows.pipeline.reporter import reporting_to
     from flows.process_image import process_image
-    from flows.report import reporting_to
 
     with reporting_to(say):
         result = process_image(image=image, **_options(args))
@@ -189,9 +187,9 @@ def _run_one(args: argparse.Namespace, image: str) -> int:
 
 
 def _run_batch(args: argparse.Namespace, inputs: list[str]) -> int:
-    from flows.outcomes import BatchFailedError
+    from flows.batch.outcomes import BatchFailedError
+    from flows.pipeline.reporter import progress_to
     from flows.process_images import process_images
-    from flows.report import progress_to
 
     say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
     with BatchProgress(total=len(inputs)) as progress, progress_to(progress.update):

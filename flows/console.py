@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from flows.outcomes import BatchReport
-    from flows.pipeline import ProcessedImage
+    from flows.batch.outcomes import BatchReport
+    from flows.pipeline.run import ProcessedImage
 
 RULE = "=" * 80
 _STATUS_MARKS = {"uploaded": "✓", "failed": "✗", "skipped": "-"}

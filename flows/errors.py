@@ -84,10 +84,6 @@ class ImageGenerationError(ImagePipelineError):
         self.response_id = response_id
 
 
-class StorageError(ImagePipelineError):
-    """Publishing the generated image failed in a way a person must fix."""
-
-
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same call later may succeed (429, 5xx, timeouts, resets)."""
     if isinstance(exc, ImageGenerationError):

@@ -1,27 +1,30 @@
 """The reference toolkit's library API, same names, parameters, defaults and exception types.
 
-Usable without a Prefect server; the Prefect tasks in ``flows.tasks`` wrap the same code.
+Usable without a Prefect server; the Prefect tasks in ``flows.pipeline.tasks`` wrap the
+same step functions (``flows.steps``).
 """
 
 from __future__ import annotations
 
 import openai
 
-from flows.aws import endpoint_url, resolve_bucket_name, s3_client_from_env
-from flows.cleanup import cleanup_temp_files
-from flows.connections import openai_client_from_env
-from flows.encode import encode_image, encode_image_for_openai, sha256_hex
-from flows.generate import Background, GenerationOptions, OpenAIImageGenerator, Quality
-from flows.settings import (
+from flows.clients.openai_client import openai_client_from_env
+from flows.clients.s3_client import resolve_bucket_name, s3_client_from_env
+from flows.config import (
     DEFAULT_BACKGROUND,
     DEFAULT_MODEL,
     DEFAULT_QUALITY,
     DEFAULT_S3_PREFIX,
-    aws_region,
-    cloudfront_domain,
+    Background,
+    Quality,
+    settings,
 )
-from flows.sources import download_image_from_url, load_image_from_path
-from flows.storage import S3ObjectStore, build_object_key
+from flows.net.download import download_image_from_url
+from flows.steps.cleanup import cleanup_temp_files
+from flows.steps.encode import encode_image, encode_image_for_openai, sha256_hex
+from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.load import load_image_from_path
+from flows.steps.upload import S3ObjectStore, build_object_key
 
 __all__ = [
     "cleanup_temp_files",
@@ -68,13 +71,12 @@ def upload_image_to_s3(
     if not image_bytes:
         raise ValueError("Image bytes cannot be empty")
     name = filename or f"generated_{sha256_hex(image_bytes)[:12]}.png"
-    region = aws_region()
+    config = settings()
     store = S3ObjectStore(
-        s3_client_from_env(region),
+        s3_client_from_env(config.aws_region),
         bucket=resolve_bucket_name(),
-        region=region,
-        cloudfront_domain=cloudfront_domain(),
-        endpoint_url=endpoint_url(),
+        region=config.aws_region,
+        cloudfront_domain=config.cloudfront_domain,
     )
     published = store.put_png(build_object_key(s3_key_prefix, name), image_bytes)
     return published.s3_url, published.public_url

@@ -7,15 +7,11 @@ same parameters, so an unchanged prefix costs no OpenAI call and no upload.
 from __future__ import annotations
 
 import shutil
-from typing import Annotated
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
-from pydantic import Field
 
-from flows.connections import s3_client
-from flows.generate import Background, Quality
-from flows.manifest import (
+from flows.batch.manifest import (
     Manifest,
     SourceObject,
     list_sources,
@@ -23,21 +19,24 @@ from flows.manifest import (
     params_fingerprint,
     save_manifest,
 )
-from flows.outcomes import BatchReport, ImageOutcome
-from flows.pipeline import PipelineRequest
-from flows.process_image import build_request
-from flows.process_images import ConcurrencyParam, finish_batch, run_batch
-from flows.settings import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY
-from flows.workspace import prepare_work_dir
-
-# Descriptions live in the flow's docstring (Args:), where Prefect's UI form reads them.
-DestinationParam = Annotated[str, Field(min_length=1)]
+from flows.batch.outcomes import BatchReport, ImageOutcome
+from flows.batch.runner import finish_batch, run_batch
+from flows.config import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY
+from flows.parameters import (
+    Background,
+    ConcurrencyParam,
+    DestinationParam,
+    Quality,
+    described,
+)
+from flows.pipeline.request import PipelineRequest, resolve_request
+from flows.steps.cleanup import prepare_work_dir
 
 
 @task(name="list-sources")
 def list_sources_task(request: PipelineRequest, prefix: str, exclude: str) -> list[SourceObject]:
     """Image objects under the source prefix."""
-    sources = list_sources(s3_client(request.store), request.store.bucket, prefix, exclude)
+    sources = list_sources(request.store.s3_client(), request.store.bucket, prefix, exclude)
     get_run_logger().info("Found %s source image(s) under %s", len(sources), prefix)
     return sources
 
@@ -45,13 +44,13 @@ def list_sources_task(request: PipelineRequest, prefix: str, exclude: str) -> li
 @task(name="read-manifest")
 def read_manifest_task(request: PipelineRequest, key: str) -> Manifest:
     """The manifest of earlier runs (empty on the first)."""
-    return load_manifest(s3_client(request.store), request.store.bucket, key)
+    return load_manifest(request.store.s3_client(), request.store.bucket, key)
 
 
 @task(name="write-manifest", retries=3, retry_delay_seconds=[1, 2, 4])
 def write_manifest_task(request: PipelineRequest, key: str, manifest: Manifest) -> None:
     """Store the updated manifest."""
-    save_manifest(s3_client(request.store), request.store.bucket, key, manifest)
+    save_manifest(request.store.s3_client(), request.store.bucket, key, manifest)
 
 
 def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutcome:
@@ -67,6 +66,7 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 
 @flow(name="reprocess-images", log_prints=False)
+@described
 def reprocess_images(
     source_prefix: str = "incoming/",
     destination_prefix: DestinationParam = "reprocessed",
@@ -79,32 +79,8 @@ def reprocess_images(
     s3_bucket_block: str | None = None,
     concurrency: ConcurrencyParam = 4,
 ) -> BatchReport:
-    """Process new or changed images under ``source_prefix``; skip the rest.
-
-    Args:
-        source_prefix: Bucket prefix holding the source images.
-        destination_prefix: Bucket prefix for the outputs (and the manifest).
-        manifest_key: Manifest key; default: {destination_prefix}/manifest.json.
-        prompt: Prompt for OpenAI; empty uses the default recreation prompt.
-        model: OpenAI model with the image_generation tool.
-        background: Background of the generated images.
-        quality: Image quality setting.
-        openai_credentials_block: Name of an OpenAI Credentials block; default: OPENAI_API_KEY.
-        s3_bucket_block: Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.
-        concurrency: Most OpenAI calls in flight at once, 1 to 64 (as many other images
-            may be loading or uploading meanwhile).
-    """
-    request = build_request(
-        prompt,
-        model,
-        background,
-        quality,
-        destination_prefix,
-        False,
-        False,
-        openai_credentials_block,
-        s3_bucket_block,
-    )
+    """Process new or changed images under ``source_prefix``; skip the rest."""
+    request = resolve_request({**locals(), "s3_prefix": destination_prefix})
     store = request.store
     destination = store.key_prefix(destination_prefix)
     manifest_path = manifest_key or f"{destination}/manifest.json"

@@ -21,15 +21,15 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from flows.encode import encode_image
 from flows.errors import ImagePipelineError, explain, is_transient
-from flows.generate import GenerationOptions, OpenAIImageGenerator
 from flows.image_processing_utils import (
     download_image_from_url,
     load_image_from_path,
     upload_image_to_s3,
 )
 from flows.process_image import process_image
+from flows.steps.encode import encode_image
+from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
 from tests.conftest import S3Env
 from tests.fakes.flaky_http import FlakyImageServer, TrickleServer
 from tests.fakes.http_server import ImageHTTPServer

@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.sorting import ArtifactSort
 
-from flows.outcomes import BatchFailedError, BatchReport
+from flows.batch.outcomes import BatchFailedError, BatchReport
 from flows.process_images import process_images
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
@@ -198,7 +198,7 @@ def test_only_the_paid_steps_of_a_local_image_are_task_runs_named_after_it(
 def test_progress_updates_are_throttled_and_end_at_100() -> None:
     from prefect import flow
 
-    from flows.artifacts import ProgressArtifact
+    from flows.batch.artifacts import ProgressArtifact
 
     @flow
     def finish_five(interval: float) -> int:
@@ -213,7 +213,7 @@ def test_progress_updates_are_throttled_and_end_at_100() -> None:
 
 
 def test_a_step_lock_released_twice_is_not_an_error() -> None:
-    from flows.caching import StepLockManager
+    from flows.pipeline.caching import StepLockManager
 
     locks = StepLockManager()  # type: ignore[no-untyped-call]
     locks.acquire_lock("key", holder="first")

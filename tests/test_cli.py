@@ -18,6 +18,10 @@ from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
 
+# End to end through subprocesses or a real Prefect server: not in scripts/check --fast.
+pytestmark = pytest.mark.slow
+
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "logo.png"
 

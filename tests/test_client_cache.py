@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.client_cache import ClientCache
-from flows.connections import StoreTarget, openai_client, s3_client
+from flows.clients.cache import ClientCache
+from flows.clients.openai_client import openai_client
+from flows.pipeline.targets import StoreTarget
 
 
 class _Clock:
@@ -52,9 +53,9 @@ def test_openai_client_is_shared_until_the_environment_changes(
 def test_s3_client_is_shared_per_target_and_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     target = StoreTarget(kind="s3", bucket="one", region="us-east-1")
-    client = s3_client(target)
-    assert s3_client(target) is client
-    assert s3_client(StoreTarget(kind="s3", bucket="two", region="us-east-1")) is not client
+    client = target.s3_client()
+    assert target.s3_client() is client
+    assert StoreTarget(kind="s3", bucket="two", region="us-east-1").s3_client() is not client
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:10")
-    moved = s3_client(target)
+    moved = target.s3_client()
     assert moved is not client and moved.meta.endpoint_url == "http://127.0.0.1:10"

@@ -12,10 +12,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from flows.workspace import work_dir_prefix
+import pytest
+
+from flows.steps.cleanup import work_dir_prefix
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
+
+# End to end through subprocesses or a real Prefect server: not in scripts/check --fast.
+pytestmark = pytest.mark.slow
+
 
 REPO = Path(__file__).resolve().parents[1]
 

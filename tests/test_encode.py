@@ -6,10 +6,9 @@ import base64
 
 import pytest
 
-from flows.encode import encode_image, to_data_url
 from flows.errors import InvalidImageError
 from flows.image_processing_utils import encode_image_for_openai
-from flows.imaging import detect_mime_type, image_size
+from flows.steps.encode import detect_mime_type, encode_image, to_data_url
 from tests.images import logo
 
 
@@ -59,10 +58,6 @@ def test_bad_bytes_are_refused_with_a_reason(data: bytes, message: str) -> None:
 def test_error_names_the_source() -> None:
     with pytest.raises(ValueError, match=r"notes\.txt"):
         encode_image(b"plain text", "notes.txt")
-
-
-def test_image_size_reads_dimensions() -> None:
-    assert image_size(logo(size=(40, 30))) == (40, 30)
 
 
 def test_library_api_is_reexported_by_the_package() -> None:

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from blocks import OpenAICredentials
 from flows.errors import ImageGenerationError, MissingCredentialsError
+from flows.pipeline.reporter import reporting_to
 from flows.process_image import process_image
-from flows.report import reporting_to
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

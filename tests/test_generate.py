@@ -7,13 +7,13 @@ import time
 import openai
 import pytest
 
-from flows.backoff import CooldownGate, GatedTransport
-from flows.connections import openai_client_from_env
-from flows.encode import encode_image
+from flows.clients.cooldown import CooldownGate, GatedTransport
+from flows.clients.openai_client import openai_client_from_env
+from flows.config import DEFAULT_PROMPT
 from flows.errors import ImageGenerationError, MissingCredentialsError, is_transient
-from flows.generate import GenerationOptions, OpenAIImageGenerator, build_request
 from flows.image_processing_utils import process_image_with_openai
-from flows.settings import DEFAULT_PROMPT
+from flows.steps.encode import encode_image
+from flows.steps.generate import GenerationOptions, OpenAIImageGenerator, responses_arguments
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
 
@@ -25,7 +25,7 @@ def _client(fake: FakeOpenAIServer, max_retries: int = 0) -> openai.OpenAI:
 
 
 def test_request_has_one_user_message_and_forces_the_tool() -> None:
-    request = build_request(encode_image(logo(fmt="JPEG")), GenerationOptions())
+    request = responses_arguments(encode_image(logo(fmt="JPEG")), GenerationOptions())
     assert request["model"] == "gpt-5"
     content = request["input"][0]["content"]
     assert request["input"][0]["role"] == "user"

@@ -13,9 +13,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from flows.encode import encode_image
 from flows.errors import explain
-from flows.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.encode import encode_image
+from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
 from tests.conftest import S3Env
 from tests.fakes.flaky_http import FlakyImageServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

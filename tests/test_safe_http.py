@@ -15,8 +15,8 @@ import requests
 
 from flows.errors import InvalidImageSourceError, UnsafeURLError, is_transient
 from flows.image_processing_utils import download_image_from_url
-from flows.safe_http import MAX_REDIRECTS, open_checked
-from flows.url_policy import check_url, ip_literal, redact_url
+from flows.net.safe_http import MAX_REDIRECTS, open_checked
+from flows.net.url_policy import check_url, ip_literal, redact_url
 from tests.fakes.flaky_http import TLSImageServer, self_signed_certificate
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo

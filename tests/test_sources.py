@@ -9,8 +9,7 @@ import requests
 
 from flows.errors import ImageNotFoundError, InvalidImageError, InvalidImageSourceError
 from flows.image_processing_utils import download_image_from_url, load_image_from_path
-from flows.sources import classify_source
-from flows.workspace import input_label
+from flows.inputs import input_label, parse_input
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo
 
@@ -129,20 +128,20 @@ def test_oversize_local_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monk
         load_image_from_path(str(path))
 
 
-def test_classify_source_tells_urls_from_paths(tmp_path: Path) -> None:
-    assert classify_source("https://cdn.example.com/a/logo%20v2.png").kind == "url"
-    assert classify_source("https://cdn.example.com/a/logo%20v2.png").name == "logo v2.png"
-    assert classify_source("https://cdn.example.com/").name == "image"
-    local = classify_source(str(tmp_path / "x.jpg"))
-    assert (local.kind, local.name) == ("path", "x.jpg")
-    file_url = classify_source((tmp_path / "y.png").as_uri())
-    assert (file_url.kind, file_url.location) == ("path", str(tmp_path / "y.png"))
+def test_parse_input_tells_urls_from_paths(tmp_path: Path) -> None:
+    assert parse_input("https://cdn.example.com/a/logo%20v2.png").kind == "url"
+    assert parse_input("https://cdn.example.com/a/logo%20v2.png").name == "logo v2.png"
+    assert parse_input("https://cdn.example.com/").name == "image"
+    local = parse_input(str(tmp_path / "x.jpg"))
+    assert (local.kind, local.name) == ("file", "x.jpg")
+    file_url = parse_input((tmp_path / "y.png").as_uri())
+    assert (file_url.kind, file_url.location) == ("file", str(tmp_path / "y.png"))
 
 
 @pytest.mark.parametrize("raw", ["", "   "])
-def test_classify_source_refuses_blank_input(raw: str) -> None:
+def test_parse_input_refuses_blank_input(raw: str) -> None:
     with pytest.raises(InvalidImageSourceError, match="No image given"):
-        classify_source(raw)
+        parse_input(raw)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from flows.aws import resolve_bucket_name
+from flows.clients.s3_client import resolve_bucket_name
 from flows.errors import explain, is_transient
 from flows.image_processing_utils import upload_image_to_s3
-from flows.storage import (
+from flows.steps.upload import (
     CACHE_CONTROL,
     LocalObjectStore,
     build_object_key,

@@ -11,11 +11,10 @@ import pytest
 import requests
 from PIL import Image
 
-from flows.encode import encode_image
+from flows.config import DEFAULT_MAX_IMAGE_PIXELS, settings
 from flows.errors import ConfigurationError, InvalidImageError, is_transient
 from flows.image_processing_utils import download_image_from_url, load_image_from_path
-from flows.imaging import detect_mime_type
-from flows.limits import DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels
+from flows.steps.encode import detect_mime_type, encode_image
 from tests.fakes.flaky_http import TrickleServer
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo
@@ -86,7 +85,7 @@ def test_the_pixel_limit_is_configurable(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_bad_limit_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("IMAGE_PIPELINE_MAX_IMAGE_PIXELS", value)
     with pytest.raises(ConfigurationError, match="IMAGE_PIPELINE_MAX_IMAGE_PIXELS must be a"):
-        max_image_pixels()
+        settings()
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from flows.connections import GeneratorTarget, StoreTarget
-from flows.warmup import start_warm_up, warm_up
+from flows.batch.warmup import start_warm_up, warm_up
+from flows.pipeline.targets import GeneratorTarget, StoreTarget
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 

@@ -1,0 +1,85 @@
+"""Per-image outcomes and the batch report: every input ends uploaded or failed with a reason."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from flows.pipeline.run import ProcessedImage
+
+
+class ImageOutcome(BaseModel):
+    """One input's fate in a batch (no bytes, no secrets)."""
+
+    input: str
+    status: Literal["uploaded", "failed", "skipped"]
+    s3_url: str | None = None
+    public_url: str | None = None
+    key: str | None = None
+    error: str | None = None
+    total_tokens: int = 0
+    generation_cached: bool = False
+
+    @classmethod
+    def uploaded(cls, result: ProcessedImage) -> ImageOutcome:
+        """An image that made it to storage."""
+        return cls(
+            input=result.input,
+            status="uploaded",
+            s3_url=result.s3_url,
+            public_url=result.public_url,
+            key=result.key,
+            total_tokens=result.usage.total_tokens if result.usage else 0,
+            generation_cached=result.generation_cached,
+        )
+
+    @classmethod
+    def failed(cls, image: str, error: str) -> ImageOutcome:
+        """An image that did not, and why."""
+        return cls(input=image, status="failed", error=error)
+
+
+class BatchReport(BaseModel):
+    """All outcomes of a batch, in input order."""
+
+    outcomes: list[ImageOutcome]
+
+    @property
+    def failed(self) -> list[ImageOutcome]:
+        """The outcomes that failed."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def uploaded(self) -> list[ImageOutcome]:
+        """The outcomes that were published."""
+        return [o for o in self.outcomes if o.status == "uploaded"]
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens OpenAI reported across the batch."""
+        return sum(o.total_tokens for o in self.outcomes)
+
+    def summary(self) -> str:
+        """One line: counts, then the failed inputs."""
+        text = f"{len(self.uploaded)} uploaded, {len(self.failed)} failed"
+        skipped = len(self.outcomes) - len(self.uploaded) - len(self.failed)
+        if skipped:
+            text += f", {skipped} skipped"
+        if self.failed:
+            names = ", ".join(o.input for o in self.failed[:5])
+            more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+            text += f" (failed: {names}{more})"
+        return text
+
+
+class BatchFailedError(Exception):
+    """Raised at the end of a batch in which some image failed; carries the full report."""
+
+    def __init__(self, report: BatchReport) -> None:
+        super().__init__(f"Some images failed: {report.summary()}")
+        self.report = report
+
+    def __reduce__(self) -> tuple[type[BatchFailedError], tuple[BatchReport]]:
+        # Prefect pickles a failed run's exception; rebuild it from the report.
+        return (type(self), (self.report,))

@@ -1,0 +1,209 @@
+"""Every setting read from the environment, in one typed place: variable, type, default, meaning.
+
+Settings are read on use (``settings()``), never frozen at import, so an operator or a test
+can change a variable between runs. Blank counts as unset. A value that does not fit fails
+with a ConfigurationError naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.errors import ConfigurationError
+
+Background = Literal["transparent", "opaque", "auto"]
+Quality = Literal["low", "medium", "high", "auto"]
+
+DEFAULT_PROMPT = "Recreate this image exactly as a high-resolution transparent PNG."
+DEFAULT_MODEL = "gpt-5"
+DEFAULT_BACKGROUND: Final[Background] = "transparent"
+DEFAULT_QUALITY: Final[Quality] = "high"
+DEFAULT_S3_PREFIX = "generated-images"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_DOWNLOAD_TIMEOUT = 30
+BUCKET_NAME_TEMPLATE = "leadmagnet-artifacts-{account_id}"
+DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+# Pillow warns at ~89 MP and refuses at twice that; a 50 MP image already needs ~200 MB of
+# RAM as RGBA, which is as much as a small worker should spend on one input.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+
+
+class Settings(BaseSettings):
+    """The pipeline's environment variables (the reference's names, plus IMAGE_PIPELINE_*)."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    aws_region: str = Field(
+        default=DEFAULT_REGION,
+        validation_alias="AWS_REGION",
+        description="AWS region (boto3 itself only reads AWS_DEFAULT_REGION).",
+    )
+    artifacts_bucket: str | None = Field(
+        default=None,
+        validation_alias="ARTIFACTS_BUCKET",
+        description="Bucket to publish to; default leadmagnet-artifacts-{account_id} from STS.",
+    )
+    cloudfront_domain: str | None = Field(
+        default=None,
+        validation_alias="CLOUDFRONT_DOMAIN",
+        description="CloudFront domain for public URLs, without scheme or trailing slash.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+        description="S3 endpoint override (MinIO, moto), as boto3 honours it natively.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="OPENAI_API_KEY", description="OpenAI API key."
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias="OPENAI_BASE_URL",
+        description="OpenAI API base URL (a proxy).",
+    )
+    openai_organization: str | None = Field(
+        default=None, validation_alias="OPENAI_ORG_ID", description="OpenAI organization id."
+    )
+    openai_project: str | None = Field(
+        default=None, validation_alias="OPENAI_PROJECT_ID", description="OpenAI project id."
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, validation_alias="AWS_ACCESS_KEY_ID", description="AWS access key id."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None, validation_alias="AWS_SECRET_ACCESS_KEY", description="AWS secret access key."
+    )
+    aws_session_token: SecretStr | None = Field(
+        default=None, validation_alias="AWS_SESSION_TOKEN", description="AWS session token."
+    )
+    openai_limit_name: str = Field(
+        default="openai-image-generation",
+        validation_alias="IMAGE_PIPELINE_OPENAI_LIMIT",
+        description="Prefect global concurrency limit shared by every OpenAI request.",
+    )
+    openai_max_retries: int = Field(
+        default=2,
+        ge=0,
+        validation_alias="IMAGE_PIPELINE_OPENAI_MAX_RETRIES",
+        description="Retries the openai client makes itself before a task retry.",
+    )
+    openai_timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_OPENAI_TIMEOUT",
+        description="Seconds one OpenAI request may take.",
+    )
+    task_retries: int = Field(
+        default=3,
+        ge=0,
+        validation_alias="IMAGE_PIPELINE_TASK_RETRIES",
+        description="Prefect retries of a load, generate or upload that failed transiently.",
+    )
+    retry_delay_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_RETRY_DELAY_SECONDS",
+        description="First task retry delay; each further retry doubles it.",
+    )
+    max_image_bytes: int = Field(
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_MAX_IMAGE_BYTES",
+        description="Largest accepted input file, in bytes.",
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_MAX_IMAGE_PIXELS",
+        description="Most pixels (width x height) accepted, checked before decoding.",
+    )
+    local_store: Path = Field(
+        default=Path("local-bucket"),
+        validation_alias="IMAGE_PIPELINE_LOCAL_STORE",
+        description="Where --offline publishes.",
+    )
+    image_url_allowed_hosts: str = Field(
+        default="",
+        validation_alias="IMAGE_URL_ALLOWED_HOSTS",
+        description="Comma-separated hosts exempt from the public-address check.",
+    )
+    ca_bundle: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+        description="CA bundle for image downloads (a private CA).",
+    )
+
+    @field_validator("cloudfront_domain")
+    @classmethod
+    def _bare_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return value.strip().removeprefix("https://").removeprefix("http://").rstrip("/") or None
+
+    @field_validator("max_image_bytes", "max_image_pixels", mode="before")
+    @classmethod
+    def _allow_digit_groups(cls, value: Any) -> Any:
+        # 50_000_000 reads better than 50000000 in an environment file.
+        return value.replace("_", "") if isinstance(value, str) else value
+
+    @field_validator("aws_region", "artifacts_bucket", "openai_limit_name", "s3_endpoint_url")
+    @classmethod
+    def _stripped(cls, value: str | None) -> str | None:
+        return value.strip() if value is not None else None
+
+    @property
+    def local_store_root(self) -> Path:
+        """The offline store as an absolute path."""
+        return self.local_store.expanduser().resolve()
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        """IMAGE_URL_ALLOWED_HOSTS split at commas (flows.net.url_policy normalises them)."""
+        return tuple(p.strip() for p in self.image_url_allowed_hosts.split(",") if p.strip())
+
+
+def settings() -> Settings:
+    """The current settings; raises ConfigurationError naming a variable that does not fit."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    variable = str(error["loc"][0]) if error["loc"] else "a setting"
+    field = next(
+        (
+            (name, info)
+            for name, info in Settings.model_fields.items()
+            if variable in _aliases(info.validation_alias)
+        ),
+        None,
+    )
+    default = f" (default {field[1].default})" if field else ""
+    return f"{variable} must be {_expected(field[1] if field else None, error['msg'])}, " + (
+        f"got {error.get('input')!r}; fix or unset it{default}"
+    )
+
+
+def _expected(info: Any, message: str) -> str:
+    kind = getattr(info, "annotation", None)
+    floor = "0 or more" if any(getattr(m, "ge", None) == 0 for m in info.metadata) else None
+    if kind is int:
+        return f"a whole number, {floor}" if floor else "a positive whole number"
+    if kind is float:
+        return "a positive number"
+    return message.lower()
+
+
+def _aliases(alias: object) -> list[str]:
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return []

@@ -1,0 +1,134 @@
+"""The words of a run: the step-by-step lines of one image and the progress of a batch.
+
+Where they go is chosen by the caller: the run log by default (visible in the UI), the
+terminal under the CLI (``reporting_to``/``progress_to``). ``StepReporter`` owns every
+line, so the pipeline itself reads as its steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from flows.inputs import ImageInput
+    from flows.steps.generate import GeneratedImage, GenerationOptions
+    from flows.steps.load import LoadedImage
+
+Reporter = Callable[[str], None]
+# (finished so far, total, input, status, public URL or error)
+ProgressReporter = Callable[[int, int, str, str, str], None]
+
+
+def log_to_run_logger(line: str) -> None:
+    """Default reporter: the line becomes an INFO log of the current run (visible in the UI)."""
+    try:
+        get_run_logger().info(line.strip())
+    except MissingContextError:
+        logging.getLogger("flows").info(line.strip())
+
+
+def log_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
+    """Default progress reporter: one log line per finished image."""
+    log_to_run_logger(f"[{done}/{total}] {status}: {image} {detail}")
+
+
+# Process-wide on purpose: the CLI routes every line of the run it started to the terminal,
+# including lines from the batch's image threads.
+_reporter: Reporter = log_to_run_logger
+_progress: ProgressReporter = log_progress
+
+
+def report(line: str) -> None:
+    """Send one progress line to the active reporter."""
+    _reporter(line)
+
+
+@contextmanager
+def reporting_to(reporter: Reporter) -> Iterator[None]:
+    """Route progress lines to ``reporter`` for the duration of the block."""
+    global _reporter
+    previous, _reporter = _reporter, reporter
+    try:
+        yield
+    finally:
+        _reporter = previous
+
+
+def report_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
+    """Tell the active progress reporter that one more image finished."""
+    _progress(done, total, image, status, detail)
+
+
+@contextmanager
+def progress_to(reporter: ProgressReporter) -> Iterator[None]:
+    """Route per-image progress to ``reporter`` for the duration of the block."""
+    global _progress
+    previous, _progress = _progress, reporter
+    try:
+        yield
+    finally:
+        _progress = previous
+
+
+@dataclass(frozen=True)
+class StepReporter:
+    """The reference's step-by-step lines for one image (offline runs say so)."""
+
+    say: Reporter
+    offline: bool
+
+    def loading(self, source: ImageInput) -> None:
+        """Step 1 begins."""
+        self.say("Step 1: Loading image...")
+        self.say(f"  Detected {source.description}: {source.shown[:80]}...")
+
+    def loaded(self, loaded: LoadedImage) -> None:
+        """The input is on disk."""
+        self.say(f"  ✓ Loaded {loaded.size} bytes")
+
+    def generating(self, options: GenerationOptions) -> None:
+        """Step 2 begins."""
+        self.say("")
+        if self.offline:
+            self.say("Step 2: Processing offline (local generator)...")
+            self.say(f"  Model: {options.model} (ignored offline)")
+        else:
+            self.say("Step 2: Processing with OpenAI...")
+            self.say(f"  Model: {options.model}")
+        if options.prompt:
+            self.say(f"  Prompt: {options.prompt}")
+            if self.offline:
+                self.say("  Note: the offline generator ignores the prompt")
+        else:
+            self.say("  Prompt: (using default recreation prompt)")
+
+    def generated(self, generated: GeneratedImage, cached: bool) -> None:
+        """The new image exists."""
+        note = " (cached, no API call)" if cached else ""
+        self.say(f"  ✓ Generated {generated.size} bytes{note}")
+
+    def uploading(self) -> None:
+        """Step 3 begins."""
+        self.say("")
+        self.say(
+            "Step 3: Uploading to local storage..."
+            if self.offline
+            else "Step 3: Uploading to S3..."
+        )
+
+    def uploaded(self) -> None:
+        """The image is published."""
+        self.say("  ✓ Uploaded to local storage" if self.offline else "  ✓ Uploaded to S3")
+
+    def kept(self, work_dir: Path) -> None:
+        """--keep-temp: where the files are."""
+        self.say(f"  Kept temporary files in {work_dir}")
