@@ -200,16 +200,24 @@ def test_progress_updates_are_throttled_and_end_at_100() -> None:
 
     from flows.batch.artifacts import ProgressArtifact
 
+    def shown() -> object:
+        return _latest_artifact("throttled-progress").data  # type: ignore[attr-defined]
+
     @flow
-    def finish_five(interval: float) -> int:
-        progress = ProgressArtifact(total=5, key="throttled-progress", interval=interval)
+    def finish_five(interval: float) -> list[object]:
+        """What the UI shows after each image (the clock never moves: no time passes)."""
+        progress = ProgressArtifact(
+            total=5, key="throttled-progress", interval=interval, clock=lambda: 0.0
+        )
+        seen = []
         for _ in range(5):
             progress.advance()
-        return progress.updates
+            seen.append(shown())
+        return seen
 
-    assert finish_five(3600.0) == 1  # only the last image updates within the interval
-    assert _latest_artifact("throttled-progress").data == 100.0  # type: ignore[attr-defined]
-    assert finish_five(0.0) == 5
+    # Within the interval only the last image updates; with none, every image does.
+    assert finish_five(3600.0) == [0.0, 0.0, 0.0, 0.0, 100.0]
+    assert finish_five(0.0) == [20.0, 40.0, 60.0, 80.0, 100.0]
 
 
 def test_a_step_lock_released_twice_is_not_an_error() -> None:

@@ -176,23 +176,20 @@ def test_every_flow_parameter_is_described_in_the_ui_form() -> None:
         assert missing == [], f"{name}: no description for {missing}"
 
 
-def deploy_docs() -> list[str]:
-    """docs/deploy.md, and the README's Deploy section once it holds one."""
-    docs = [DEPLOY_DOC.read_text()]
-    readme = (REPO / "README.md").read_text()
-    if "\n## Deploy\n" in readme:
-        docs.append(readme.split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0])
-    return docs
-
-
 def test_deploy_docs_show_the_commands_the_end_to_end_test_runs() -> None:
-    assert DEPLOY_DOC.read_text().startswith("## Deploy\n")
-    for doc in deploy_docs():
-        for command in (REGISTER, SAVE_BLOCKS, CREATE_GCL, CREATE_POOL, DEPLOY, WORKER):
-            assert f"uv run {command}\n" in doc, command
-        assert f"uv run {RUN_ON_DEMAND} -p image=" in doc
-        assert f"uv run {RUN_BATCH} -p 'images=[" in doc
-        assert "uv run prefect server start --host 127.0.0.1 --port 4200\n" in doc
+    doc = DEPLOY_DOC.read_text()
+    assert doc.startswith("## Deploy\n")
+    for command in (REGISTER, SAVE_BLOCKS, CREATE_GCL, CREATE_POOL, DEPLOY, WORKER):
+        assert f"uv run {command}\n" in doc, command
+    assert f"uv run {RUN_ON_DEMAND} -p image=" in doc
+    assert f"uv run {RUN_BATCH} -p 'images=[" in doc
+    assert "uv run prefect server start --host 127.0.0.1 --port 4200\n" in doc
+
+
+def test_the_readme_links_the_deploy_doc_instead_of_copying_it() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "(docs/deploy.md)" in readme
+    assert f"uv run {DEPLOY}" not in readme
 
 
 def test_dockerfile_copies_files_that_exist() -> None:

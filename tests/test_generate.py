@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import openai
 import pytest
 
@@ -16,6 +14,21 @@ from flows.steps.encode import encode_image
 from flows.steps.generate import GenerationOptions, OpenAIImageGenerator, responses_arguments
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
+
+
+class ManualClock:
+    """A clock that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def _client(fake: FakeOpenAIServer, max_retries: int = 0) -> openai.OpenAI:
@@ -146,7 +159,8 @@ def test_client_retries_layer_under_ours(openai_fake: FakeOpenAIServer) -> None:
 
 def test_a_429_closes_the_shared_gate_for_every_request(openai_fake: FakeOpenAIServer) -> None:
     """The client's own retry of a 429 waits at the gate for the Retry-After."""
-    gate = CooldownGate()
+    clock = ManualClock()
+    gate = CooldownGate(clock=clock, sleep=clock.sleep)
     client = openai.OpenAI(
         api_key="sk-test-canary-0123456789abcdef",
         base_url=openai_fake.base_url,
@@ -154,17 +168,19 @@ def test_a_429_closes_the_shared_gate_for_every_request(openai_fake: FakeOpenAIS
         http_client=openai.DefaultHttpxClient(transport=GatedTransport(gate)),
     )
     openai_fake.enqueue(Fault.rate_limit(retry_after=0.6))
-    started = time.monotonic()
     OpenAIImageGenerator(client).generate(encode_image(logo()), GenerationOptions())
-    assert time.monotonic() - started >= 0.55
+    assert clock.slept == [0.6]  # the retry waited out the Retry-After at the gate
     assert len(openai_fake.responses_requests) == 2
 
 
 def test_gate_defers_to_the_longest_request_and_opens_after() -> None:
-    gate = CooldownGate()
+    clock = ManualClock()
+    gate = CooldownGate(clock=clock, sleep=clock.sleep)
     gate.defer(0.3)
+    clock.now += 0.1
     gate.defer(0.1)  # a shorter request never shortens the wait
-    assert 0.2 < gate.remaining() <= 0.3
-    assert gate.wait() > 0.2 and gate.remaining() == 0
+    assert gate.remaining() == pytest.approx(0.2)
+    assert gate.wait() == pytest.approx(0.2) and gate.remaining() == 0
+    assert clock.slept == [pytest.approx(0.2)]
     gate.defer(10_000)
     assert gate.remaining() <= 120  # capped like the openai client's own limit

@@ -37,7 +37,6 @@ class ProgressArtifact:
     ) -> None:
         self.total = max(total, 1)
         self.done = 0
-        self.updates = 0
         self._interval = interval
         self._clock = clock
         self._last_update = clock()
@@ -55,7 +54,6 @@ class ProgressArtifact:
         if self.done >= self.total or now - self._last_update >= self._interval:
             update_progress_artifact(self._id, progress=100.0 * self.done / self.total)
             self._last_update = now
-            self.updates += 1
 
 
 def publish_report(report: BatchReport, key: str) -> None:

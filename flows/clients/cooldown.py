@@ -33,8 +33,13 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 class CooldownGate:
     """Callers wait at the gate until the latest Retry-After has passed."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._not_before = 0.0
 
@@ -53,7 +58,7 @@ class CooldownGate:
         """Block until the gate is open; returns the seconds waited."""
         waited = 0.0
         while (pause := self.remaining()) > 0:
-            time.sleep(pause)
+            self._sleep(pause)
             waited += pause
         return waited
 

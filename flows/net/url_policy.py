@@ -1,7 +1,7 @@
 """Which image URLs we may fetch: http(s) to public addresses only, unless the host is trusted.
 
 Every URL (and every redirect) is resolved once here; the addresses that passed are the
-only ones the download may connect to (see flows.safe_http), so a DNS answer cannot
+only ones the download may connect to (see flows.net.safe_http), so a DNS answer cannot
 change between the check and the connection.
 """
 

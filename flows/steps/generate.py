@@ -96,7 +96,7 @@ class ImageGenerator(Protocol):
         ...
 
     def warm_up(self) -> None:
-        """Pay once-per-process costs now, without any request (flows.warmup)."""
+        """Pay once-per-process costs now, without any request (flows.batch.warmup)."""
         ...
 
 
