@@ -14,17 +14,16 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from flows.config import (
     DEFAULT_BACKGROUND,
     DEFAULT_MODEL,
     DEFAULT_QUALITY,
     DEFAULT_S3_PREFIX,
-    Background,
-    Quality,
 )
 from flows.console import BatchProgress, banner, print_results, print_summary, say
+from flows.tool_options import choices
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -71,13 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--background",
         default=DEFAULT_BACKGROUND,
-        choices=get_args(Background),
+        choices=choices("background"),
         help="Background setting (default: %(default)s)",
     )
     parser.add_argument(
         "--quality",
         default=DEFAULT_QUALITY,
-        choices=get_args(Quality),
+        choices=choices("quality"),
         help="Image quality (default: %(default)s)",
     )
     parser.add_argument(

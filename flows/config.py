@@ -8,20 +8,17 @@ with a ConfigurationError naming the variable and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.errors import ConfigurationError
 
-Background = Literal["transparent", "opaque", "auto"]
-Quality = Literal["low", "medium", "high", "auto"]
-
 DEFAULT_PROMPT = "Recreate this image exactly as a high-resolution transparent PNG."
 DEFAULT_MODEL = "gpt-5"
-DEFAULT_BACKGROUND: Final[Background] = "transparent"
-DEFAULT_QUALITY: Final[Quality] = "high"
+DEFAULT_BACKGROUND: Final = "transparent"
+DEFAULT_QUALITY: Final = "high"
 DEFAULT_S3_PREFIX = "generated-images"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DOWNLOAD_TIMEOUT = 30

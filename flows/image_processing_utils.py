@@ -15,8 +15,6 @@ from flows.config import (
     DEFAULT_MODEL,
     DEFAULT_QUALITY,
     DEFAULT_S3_PREFIX,
-    Background,
-    Quality,
     settings,
 )
 from flows.net.download import download_image_from_url
@@ -40,8 +38,8 @@ def process_image_with_openai(
     image_bytes: bytes,
     prompt: str | None = None,
     model: str = DEFAULT_MODEL,
-    background: Background = DEFAULT_BACKGROUND,
-    quality: Quality = DEFAULT_QUALITY,
+    background: str = DEFAULT_BACKGROUND,
+    quality: str = DEFAULT_QUALITY,
     *,
     client: openai.OpenAI | None = None,
 ) -> bytes:

@@ -1,46 +1,72 @@
-"""The flows' parameters, defined once: type, bounds, choices and the description the UI shows.
+"""The flows' parameters, defined once: type, bounds, choices, default and UI description.
 
-The flows keep flat signatures (``-p quality=high`` and the UI form work as before) built
-from the aliases here. Prefect reads a parameter's description only from the docstring's
-``Args:`` section (``Field(description=...)`` inside ``Annotated`` is dropped), so
-``described`` writes that section from ``DESCRIPTIONS`` for each flow's own parameters.
+Each group below is a function whose keyword-only signature *is* the definition of some
+parameters. ``with_parameters`` adds groups to a flow's own parameters, so the flows
+share one definition while Prefect still sees flat parameters (``-p quality=high``, the
+UI form, validation before a run exists). Prefect reads a parameter's description only
+from the docstring's ``Args:`` section (``Field(description=...)`` inside ``Annotated`` is
+dropped), so the same decorator writes that section from ``DESCRIPTIONS``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-import textwrap
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 from pydantic import Field
 
-from flows.config import Background, Quality
+from flows.config import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_S3_PREFIX
+from flows.tool_options import Background, Quality
 
-__all__ = [
-    "DESCRIPTIONS",
-    "Background",
-    "ConcurrencyParam",
-    "DestinationParam",
-    "ImagesParam",
-    "Quality",
-    "described",
-]
-
-FunctionT = TypeVar("FunctionT", bound=Callable[..., Any])
+ResultT = TypeVar("ResultT")
+# The flow's own static signature (its parameters and ``**options: Any``) stays its type.
+ParamsT = ParamSpec("ParamsT")
 
 ImagesParam = Annotated[list[str], Field(min_length=1)]
 ConcurrencyParam = Annotated[int, Field(ge=1, le=64)]
 DestinationParam = Annotated[str, Field(min_length=1)]
 
-_CREDENTIALS = "Name of an OpenAI Credentials block; default: OPENAI_API_KEY."
-_BUCKET = "Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect."
+
+def generation_parameters(
+    *,
+    prompt: str | None = None,
+    model: str = DEFAULT_MODEL,
+    background: Background = DEFAULT_BACKGROUND,
+    quality: Quality = DEFAULT_QUALITY,
+) -> None:
+    """What to ask OpenAI for (flows.steps.generate.GenerationOptions)."""
+
+
+def output_parameters(
+    *,
+    s3_prefix: str = DEFAULT_S3_PREFIX,
+    keep_temp: bool = False,
+    output_dir: str | None = None,
+    offline: bool = False,
+) -> None:
+    """Where the results and temporary files go."""
+
+
+def credential_parameters(
+    *,
+    openai_credentials_block: str | None = None,
+    s3_bucket_block: str | None = None,
+) -> None:
+    """Which saved blocks hold the OpenAI key and the bucket."""
+
+
 DESCRIPTIONS: dict[str, str] = {
     "image": "Image URL (http/https), s3:// URI or local path.",
     "images": "Inputs: http(s) URLs, s3:// URIs or local paths (duplicates run once).",
     "source_prefix": "Bucket prefix holding the source images.",
     "destination_prefix": "Bucket prefix for the outputs (and the manifest).",
     "manifest_key": "Manifest key; default: {destination_prefix}/manifest.json.",
+    "concurrency": (
+        "Most OpenAI calls in flight at once, 1 to 64 (as many other images may be "
+        "loading or uploading meanwhile)."
+    ),
     "prompt": "Prompt for OpenAI; empty uses the default recreation prompt.",
     "model": "OpenAI model with the image_generation tool.",
     "background": "Background of the generated image.",
@@ -49,30 +75,51 @@ DESCRIPTIONS: dict[str, str] = {
     "keep_temp": "Keep downloaded inputs and generated PNGs on disk.",
     "output_dir": "Directory for temporary files (default: a temp dir).",
     "offline": "Dry run: local Pillow generator and local storage, no key needed.",
-    "openai_credentials_block": _CREDENTIALS,
-    "s3_bucket_block": _BUCKET,
-    "concurrency": (
-        "Most OpenAI calls in flight at once, 1 to 64 (as many other images may be "
-        "loading or uploading meanwhile)."
-    ),
+    "openai_credentials_block": "Name of an OpenAI Credentials block; default: OPENAI_API_KEY.",
+    "s3_bucket_block": "Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.",
 }
 
 
-def described(fn: FunctionT) -> FunctionT:
-    """Append an ``Args:`` section describing each of ``fn``'s parameters (apply under @flow).
+def with_parameters(
+    *groups: Callable[..., None],
+) -> Callable[[Callable[ParamsT, ResultT]], Callable[ParamsT, ResultT]]:
+    """Give a flow the parameters of ``groups`` after its own (apply under ``@flow``).
 
-    Raises KeyError at import when a parameter has no entry in DESCRIPTIONS, so a new
-    parameter cannot reach the UI form undocumented.
+    The flow takes them as ``**options``. Its docstring gains an ``Args:`` section
+    describing every parameter; a parameter missing from DESCRIPTIONS fails at import,
+    so none reaches the UI form undocumented.
     """
-    lines = []
-    for name in inspect.signature(fn).parameters:
-        text = textwrap.fill(
-            f"{name}: {DESCRIPTIONS[name]}",
-            width=92,
-            initial_indent="    ",
-            subsequent_indent="        ",
-        )
-        lines.append(text)
-    summary = inspect.cleandoc(fn.__doc__ or "")
-    fn.__doc__ = f"{summary}\n\nArgs:\n" + "\n".join(lines) + "\n"
-    return fn
+
+    def decorate(fn: Callable[ParamsT, ResultT]) -> Callable[ParamsT, ResultT]:
+        own = [
+            p
+            for p in inspect.signature(fn, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        shared = [
+            p
+            for group in groups
+            for p in inspect.signature(group, eval_str=True).parameters.values()
+        ]
+
+        @functools.wraps(fn)
+        def flow_function(*args: ParamsT.args, **kwargs: ParamsT.kwargs) -> ResultT:
+            return fn(*args, **kwargs)
+
+        del flow_function.__wrapped__  # type: ignore[attr-defined]  # the signature below is the truth
+        signature = inspect.signature(fn).replace(parameters=[*own, *shared])
+        flow_function.__signature__ = signature  # type: ignore[attr-defined]
+        flow_function.__annotations__ = {
+            **{name: p.annotation for name, p in signature.parameters.items()},
+            "return": signature.return_annotation,
+        }
+        flow_function.__doc__ = _with_args_section(fn.__doc__, signature)
+        return flow_function
+
+    return decorate
+
+
+def _with_args_section(doc: str | None, signature: inspect.Signature) -> str:
+    # One line each: a wrapped line would reach the UI with its line break.
+    lines = [f"    {name}: {DESCRIPTIONS[name]}" for name in signature.parameters]
+    return f"{inspect.cleandoc(doc or '')}\n\nArgs:\n" + "\n".join(lines) + "\n"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow
 
-from flows.config import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_S3_PREFIX
 from flows.inputs import parse_input
-from flows.parameters import Background, Quality, described
+from flows.parameters import (
+    credential_parameters,
+    generation_parameters,
+    output_parameters,
+    with_parameters,
+)
 from flows.pipeline.reporter import report
 from flows.pipeline.request import resolve_request
 from flows.pipeline.run import ProcessedImage, run_pipeline
@@ -17,26 +23,14 @@ __all__ = ["ProcessedImage", "process_image"]
 
 
 @flow(name="process-image", log_prints=False)
-@described
-def process_image(
-    image: str,
-    prompt: str | None = None,
-    model: str = DEFAULT_MODEL,
-    background: Background = DEFAULT_BACKGROUND,
-    quality: Quality = DEFAULT_QUALITY,
-    s3_prefix: str = DEFAULT_S3_PREFIX,
-    keep_temp: bool = False,
-    output_dir: str | None = None,
-    offline: bool = False,
-    openai_credentials_block: str | None = None,
-    s3_bucket_block: str | None = None,
-) -> ProcessedImage:
+@with_parameters(generation_parameters, output_parameters, credential_parameters)
+def process_image(image: str, **options: Any) -> ProcessedImage:
     """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""
     parse_input(image)  # refuse an unusable input before touching AWS
-    request = resolve_request(locals())
-    work_dir, created = prepare_work_dir(output_dir)
+    request = resolve_request(options)
+    work_dir, created = prepare_work_dir(options["output_dir"])
     try:
         return run_pipeline(image, request, work_dir, say=report)
     finally:
-        if created and not keep_temp:
+        if created and not request.keep_temp:
             cleanup_task([str(work_dir)])

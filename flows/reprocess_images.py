@@ -7,6 +7,7 @@ same parameters, so an unchanged prefix costs no OpenAI call and no upload.
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 from prefect import flow, task
 from prefect.logging import get_run_logger
@@ -21,13 +22,12 @@ from flows.batch.manifest import (
 )
 from flows.batch.outcomes import BatchReport, ImageOutcome
 from flows.batch.runner import finish_batch, run_batch
-from flows.config import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY
 from flows.parameters import (
-    Background,
     ConcurrencyParam,
     DestinationParam,
-    Quality,
-    described,
+    credential_parameters,
+    generation_parameters,
+    with_parameters,
 )
 from flows.pipeline.request import PipelineRequest, resolve_request
 from flows.steps.cleanup import prepare_work_dir
@@ -66,21 +66,16 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 
 @flow(name="reprocess-images", log_prints=False)
-@described
+@with_parameters(generation_parameters, credential_parameters)
 def reprocess_images(
     source_prefix: str = "incoming/",
     destination_prefix: DestinationParam = "reprocessed",
     manifest_key: str | None = None,
-    prompt: str | None = None,
-    model: str = DEFAULT_MODEL,
-    background: Background = DEFAULT_BACKGROUND,
-    quality: Quality = DEFAULT_QUALITY,
-    openai_credentials_block: str | None = None,
-    s3_bucket_block: str | None = None,
     concurrency: ConcurrencyParam = 4,
+    **options: Any,
 ) -> BatchReport:
     """Process new or changed images under ``source_prefix``; skip the rest."""
-    request = resolve_request({**locals(), "s3_prefix": destination_prefix})
+    request = resolve_request({**options, "s3_prefix": destination_prefix})
     store = request.store
     destination = store.key_prefix(destination_prefix)
     manifest_path = manifest_key or f"{destination}/manifest.json"

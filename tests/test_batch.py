@@ -6,10 +6,12 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.objects import State
 from prefect.client.schemas.sorting import ArtifactSort
 
 from flows.batch.outcomes import BatchFailedError, BatchReport
@@ -170,7 +172,10 @@ def test_only_the_paid_steps_of_a_local_image_are_task_runs_named_after_it(
         LogFilterLevel,
     )
 
-    state = process_images(images=_write_logos(tmp_path / "in", 3), return_state=True)
+    # With ``**options: Any`` in its type, mypy cannot tell return_state from an option.
+    state = cast(
+        "State[object]", process_images(images=_write_logos(tmp_path / "in", 3), return_state=True)
+    )
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
     run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))

@@ -22,6 +22,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy, StateType
 from prefect.utilities.schema_tools.validation import validate
 
 from deployments.serve import build_deployments, deployment_specs, load_flow
+from flows.tool_options import choices
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -288,7 +289,7 @@ def test_deployments_run_on_a_real_server_and_worker(
 
         bad = rejected.finish(120)
         assert bad.returncode != 0, bad.output
-        assert "'ultra' is not one of ['low', 'medium', 'high', 'auto']" in bad.output
+        assert f"'ultra' is not one of {list(choices('quality'))}" in bad.output
         on_demand_id = run_id(succeeded(one.finish(240)))
         batch_id = run_id(succeeded(many.finish(240)))
         lap("runs completed")
@@ -351,7 +352,7 @@ def test_deployments_run_on_a_real_server_and_worker(
             {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
         ], name
     on_demand_form = (deployments["on-demand"].parameter_openapi_schema or {})["properties"]
-    assert on_demand_form["quality"]["enum"] == ["low", "medium", "high", "auto"]
+    assert on_demand_form["quality"]["enum"] == list(choices("quality"))
     batch_form = (deployments["batch"].parameter_openapi_schema or {})["properties"]
     assert batch_form["images"]["minItems"] == 1
     assert batch_form["concurrency"]["maximum"] == 64

@@ -22,8 +22,9 @@ from typing import Any
 from prefect.serializers import Serializer
 from pydantic import Field
 
-from flows.steps.generate import GeneratedImage, TokenUsage
+from flows.steps.generate import GeneratedImage
 from flows.steps.upload import PublishedImage
+from flows.steps.usage import TokenUsage
 
 RECORD_FORMAT = 1
 # Where records pickled by earlier releases look for their classes.

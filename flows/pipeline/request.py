@@ -27,7 +27,7 @@ class PipelineRequest:
 
 
 def resolve_request(parameters: Mapping[str, Any]) -> PipelineRequest:
-    """The request a flow's parameters describe (flows.parameters names them).
+    """The request a flow's shared parameters describe (flows.parameters defines them).
 
     Fails fast, before any image is touched, on a missing OpenAI key or an unreadable
     bucket block. ``offline`` and ``keep_temp`` default to False where a flow has none.

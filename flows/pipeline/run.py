@@ -31,9 +31,10 @@ from flows.pipeline.tasks import (
 )
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import EncodedImage, encode_loaded
-from flows.steps.generate import GeneratedImage, TokenUsage
+from flows.steps.generate import GeneratedImage
 from flows.steps.load import LoadedImage, load_image
 from flows.steps.upload import PublishedImage, SavedImage, output_filename, save_generated
+from flows.steps.usage import TokenUsage
 
 
 class ProcessedImage(BaseModel):

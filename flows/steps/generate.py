@@ -21,11 +21,10 @@ from flows.config import (
     DEFAULT_MODEL,
     DEFAULT_PROMPT,
     DEFAULT_QUALITY,
-    Background,
-    Quality,
 )
 from flows.errors import ImageGenerationError
 from flows.steps.encode import EncodedImage, detect_mime_type, sha256_hex
+from flows.steps.usage import TokenUsage, usage_from_response
 
 __all__ = ["GeneratedImage", "GenerationOptions", "OpenAIImageGenerator", "TokenUsage"]
 
@@ -36,8 +35,8 @@ class GenerationOptions:
 
     prompt: str | None = None
     model: str = DEFAULT_MODEL
-    background: Background = DEFAULT_BACKGROUND
-    quality: Quality = DEFAULT_QUALITY
+    background: str = DEFAULT_BACKGROUND
+    quality: str = DEFAULT_QUALITY
 
     @property
     def effective_prompt(self) -> str:
@@ -52,15 +51,6 @@ class GenerationOptions:
         and manifests written before it existed still match (flows.pipeline.caching).
         """
         return [self.effective_prompt, self.model, self.background, self.quality]
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    """Tokens OpenAI billed for one generation."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    total_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -217,16 +207,5 @@ def parse_response(response: Any, generator: str = "openai-responses") -> Genera
         generator=generator,
         response_id=response_id,
         revised_prompt=getattr(call, "revised_prompt", None),
-        usage=_usage(response),
-    )
-
-
-def _usage(response: Any) -> TokenUsage | None:
-    usage = getattr(response, "usage", None)
-    if usage is None:
-        return None
-    return TokenUsage(
-        input_tokens=usage.input_tokens or 0,
-        output_tokens=usage.output_tokens or 0,
-        total_tokens=usage.total_tokens or 0,
+        usage=usage_from_response(response),
     )
