@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import inspect
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flows.cli_flags import add_tool_flags
 from flows.config import (
     DEFAULT_BACKGROUND,
     DEFAULT_MODEL,
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Dry run with no key or cloud account: local Pillow generator, local storage",
     )
+    add_tool_flags(parser)
     parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
     parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
@@ -138,11 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from flows.parameters import generation_parameters, reference_parameters
+
+    names = [
+        *inspect.signature(generation_parameters).parameters,
+        *inspect.signature(reference_parameters).parameters,
+    ]
     return {
-        "prompt": args.prompt,
-        "model": args.model,
-        "background": args.background,
-        "quality": args.quality,
+        **{name: getattr(args, name) for name in names},
         "s3_prefix": args.s3_prefix,
         "keep_temp": args.keep_temp,
         "output_dir": args.output_dir,
@@ -154,12 +160,14 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace, inputs: list[str]) -> int:
     from flows.errors import explain
+    from flows.pipeline.request import generation_options
     from flows.pipeline.targets import resolve_generator_target
 
     subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
     try:
-        # Fail fast, before Prefect starts, when the key is missing.
+        # Fail fast, before Prefect starts, when the key is missing or options clash.
         resolve_generator_target(args.offline, args.openai_block)
+        generation_options(_options(args))
         banner(args.offline)
         if len(inputs) == 1:
             return _run_one(args, inputs[0])

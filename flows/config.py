@@ -19,6 +19,9 @@ DEFAULT_PROMPT = "Recreate this image exactly as a high-resolution transparent P
 DEFAULT_MODEL = "gpt-5"
 DEFAULT_BACKGROUND: Final = "transparent"
 DEFAULT_QUALITY: Final = "high"
+DEFAULT_OUTPUT_FORMAT: Final = "png"
+# A recreation needs the full-resolution view of its input.
+DEFAULT_DETAIL: Final = "high"
 DEFAULT_S3_PREFIX = "generated-images"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_DOWNLOAD_TIMEOUT = 30
@@ -128,6 +131,22 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_URL_ALLOWED_HOSTS",
         description="Comma-separated hosts exempt from the public-address check.",
     )
+    max_reference_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_MAX_REFERENCE_BYTES",
+        description="Most bytes of reference images inlined into one request, together.",
+    )
+    inline_url_patterns: str = Field(
+        default="firebasestorage.googleapis.com,gencdn.ai,rendergfx.ai,wp-content,wordpress",
+        validation_alias="IMAGE_PIPELINE_INLINE_URL_PATTERNS",
+        description="Reference URLs containing any of these (comma-separated) are inlined.",
+    )
+    prices_file: Path | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_PRICES_FILE",
+        description="JSON price table (USD per 1M tokens) overriding flows/prices.json.",
+    )
     ca_bundle: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
@@ -141,7 +160,7 @@ class Settings(BaseSettings):
             return None
         return value.strip().removeprefix("https://").removeprefix("http://").rstrip("/") or None
 
-    @field_validator("max_image_bytes", "max_image_pixels", mode="before")
+    @field_validator("max_image_bytes", "max_image_pixels", "max_reference_bytes", mode="before")
     @classmethod
     def _allow_digit_groups(cls, value: Any) -> Any:
         # 50_000_000 reads better than 50000000 in an environment file.
@@ -156,6 +175,12 @@ class Settings(BaseSettings):
     def local_store_root(self) -> Path:
         """The offline store as an absolute path."""
         return self.local_store.expanduser().resolve()
+
+    @property
+    def inline_url_markers(self) -> tuple[str, ...]:
+        """IMAGE_PIPELINE_INLINE_URL_PATTERNS split at commas, lower-cased."""
+        parts = self.inline_url_patterns.split(",")
+        return tuple(p.strip().lower() for p in parts if p.strip())
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:

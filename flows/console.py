@@ -37,6 +37,8 @@ def print_results(result: ProcessedImage) -> None:
     say(RULE)
     say(f"S3 URL:        {result.s3_url}")
     say(f"Public URL:    {result.public_url}")
+    if result.cost is not None:
+        say(result.cost.describe())
     say(RULE)
     say()
     say("✓ Processing complete!")
@@ -56,6 +58,8 @@ def print_summary(report: BatchReport) -> None:
         say(f"{name:<{width}}  {outcome.status:<8}  {detail}")
     say(RULE)
     say(report.summary())
+    if report.uploaded:
+        say(report.cost.describe())
 
 
 class BatchProgress:

@@ -45,6 +45,10 @@ class UnsafeURLError(InvalidImageSourceError):
     """The URL (or a redirect) leads to an address we refuse to contact; never retried."""
 
 
+class InvalidOptionsError(ImagePipelineError, ValueError):
+    """Generation options that cannot work together (refused before any call)."""
+
+
 class ConfigurationError(ImagePipelineError, ValueError):
     """An IMAGE_PIPELINE_* variable holds a value we cannot use."""
 

@@ -20,9 +20,10 @@ from flows.config import (
 from flows.net.download import download_image_from_url
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import encode_image, encode_image_for_openai, sha256_hex
-from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.generate import OpenAIImageGenerator
+from flows.steps.generation_options import GenerationOptions
 from flows.steps.load import load_image_from_path
-from flows.steps.upload import S3ObjectStore, build_object_key
+from flows.steps.upload import EXTENSIONS, S3ObjectStore, build_object_key, content_type
 
 __all__ = [
     "cleanup_temp_files",
@@ -76,5 +77,7 @@ def upload_image_to_s3(
         region=config.aws_region,
         cloudfront_domain=config.cloudfront_domain,
     )
-    published = store.put_png(build_object_key(s3_key_prefix, name), image_bytes)
+    extension = EXTENSIONS.get(content_type(image_bytes), "png")
+    key = build_object_key(s3_key_prefix, name, extension=extension)
+    published = store.put_image(key, image_bytes)
     return published.s3_url, published.public_url

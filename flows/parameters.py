@@ -17,8 +17,25 @@ from typing import Annotated, ParamSpec, TypeVar
 
 from pydantic import Field
 
-from flows.config import DEFAULT_BACKGROUND, DEFAULT_MODEL, DEFAULT_QUALITY, DEFAULT_S3_PREFIX
-from flows.tool_options import Background, Quality
+from flows.config import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_DETAIL,
+    DEFAULT_MODEL,
+    DEFAULT_OUTPUT_FORMAT,
+    DEFAULT_QUALITY,
+    DEFAULT_S3_PREFIX,
+)
+from flows.tool_options import (
+    Action,
+    Background,
+    Detail,
+    ImageModel,
+    InputFidelity,
+    Moderation,
+    OutputFormat,
+    Quality,
+    Size,
+)
 
 ResultT = TypeVar("ResultT")
 # The flow's own static signature (its parameters and ``**options: Any``) stays its type.
@@ -27,6 +44,7 @@ ParamsT = ParamSpec("ParamsT")
 ImagesParam = Annotated[list[str], Field(min_length=1)]
 ConcurrencyParam = Annotated[int, Field(ge=1, le=64)]
 DestinationParam = Annotated[str, Field(min_length=1)]
+Compression = Annotated[int, Field(ge=0, le=100)]
 
 
 def generation_parameters(
@@ -35,8 +53,25 @@ def generation_parameters(
     model: str = DEFAULT_MODEL,
     background: Background = DEFAULT_BACKGROUND,
     quality: Quality = DEFAULT_QUALITY,
+    image_model: ImageModel = None,
+    size: Size | None = None,
+    output_format: OutputFormat = DEFAULT_OUTPUT_FORMAT,
+    output_compression: Compression | None = None,
+    input_fidelity: InputFidelity = None,
+    moderation: Moderation | None = None,
+    action: Action | None = None,
+    detail: Detail = DEFAULT_DETAIL,
+    fallback_background: bool = False,
 ) -> None:
-    """What to ask OpenAI for (flows.steps.generate.GenerationOptions)."""
+    """What to ask OpenAI for: the fields of flows.steps.generation_options.GenerationOptions."""
+
+
+def reference_parameters(
+    *,
+    reference_images: list[str] | None = None,
+    mask: str | None = None,
+) -> None:
+    """Images sent besides the input (flows.steps.references)."""
 
 
 def output_parameters(
@@ -71,6 +106,23 @@ DESCRIPTIONS: dict[str, str] = {
     "model": "OpenAI model with the image_generation tool.",
     "background": "Background of the generated image.",
     "quality": "Image quality setting.",
+    "image_model": "Image model of the image_generation tool; empty: OpenAI's default.",
+    "size": "auto or WIDTHxHEIGHT (multiples of 16, aspect 1:3 to 3:1); empty: OpenAI decides.",
+    "output_format": "Format of the generated image (png and webp keep transparency).",
+    "output_compression": "Compression 0-100 for webp and jpeg output; empty: OpenAI's default.",
+    "input_fidelity": "How closely to keep the input's features (high or low); empty: default.",
+    "moderation": "Moderation level of the generated image; empty: OpenAI's default (auto).",
+    "action": "generate, edit or auto; empty: OpenAI decides.",
+    "detail": "Detail level at which OpenAI reads the input images.",
+    "reference_images": (
+        "Extra images after the input, in order: URLs, s3:// URIs, paths or file-… ids "
+        "(16 images at most in all)."
+    ),
+    "mask": (
+        "Inpainting mask: a PNG whose transparent areas are repainted (path, URL, s3:// or "
+        "file-… id)."
+    ),
+    "fallback_background": "If the model refuses transparency, retry once with an opaque one.",
     "s3_prefix": "S3 key prefix for the uploads.",
     "keep_temp": "Keep downloaded inputs and generated PNGs on disk.",
     "output_dir": "Directory for temporary files (default: a temp dir).",

@@ -11,6 +11,7 @@ from flows.parameters import (
     credential_parameters,
     generation_parameters,
     output_parameters,
+    reference_parameters,
     with_parameters,
 )
 from flows.pipeline.reporter import report
@@ -23,11 +24,13 @@ __all__ = ["ProcessedImage", "process_image"]
 
 
 @flow(name="process-image", log_prints=False)
-@with_parameters(generation_parameters, output_parameters, credential_parameters)
+@with_parameters(
+    generation_parameters, reference_parameters, output_parameters, credential_parameters
+)
 def process_image(image: str, **options: Any) -> ProcessedImage:
     """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""
     parse_input(image)  # refuse an unusable input before touching AWS
-    request = resolve_request(options)
+    request = resolve_request(options, main_input=image)
     work_dir, created = prepare_work_dir(options["output_dir"])
     try:
         return run_pipeline(image, request, work_dir, say=report)

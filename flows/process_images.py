@@ -15,6 +15,7 @@ from flows.parameters import (
     credential_parameters,
     generation_parameters,
     output_parameters,
+    reference_parameters,
     with_parameters,
 )
 from flows.pipeline.request import resolve_request
@@ -22,7 +23,9 @@ from flows.steps.cleanup import prepare_work_dir
 
 
 @flow(name="process-images", log_prints=False)
-@with_parameters(generation_parameters, output_parameters, credential_parameters)
+@with_parameters(
+    generation_parameters, reference_parameters, output_parameters, credential_parameters
+)
 def process_images(
     images: ImagesParam, concurrency: ConcurrencyParam = 4, **options: Any
 ) -> BatchReport:

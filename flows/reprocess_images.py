@@ -27,6 +27,7 @@ from flows.parameters import (
     DestinationParam,
     credential_parameters,
     generation_parameters,
+    reference_parameters,
     with_parameters,
 )
 from flows.pipeline.request import PipelineRequest, resolve_request
@@ -66,7 +67,7 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 
 @flow(name="reprocess-images", log_prints=False)
-@with_parameters(generation_parameters, credential_parameters)
+@with_parameters(generation_parameters, reference_parameters, credential_parameters)
 def reprocess_images(
     source_prefix: str = "incoming/",
     destination_prefix: DestinationParam = "reprocessed",

@@ -41,6 +41,7 @@ from prefect.settings import (  # noqa: E402
 )
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from tests.fake_clients import API_KEY, close_open_clients  # noqa: E402
 from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
 from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
@@ -155,3 +156,20 @@ def s3_faults(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3FaultPro
     with S3FaultProxy(s3.endpoint) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
         yield proxy
+
+
+# For the tests of the fakes themselves (tests/test_fake_*.py).
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI server of the test's own, keyed with tests.fake_clients.API_KEY."""
+    with FakeOpenAIServer(api_key=API_KEY) as server:
+        yield server
+        assert server.errors == 0, "the fake itself raised"
+
+
+@pytest.fixture
+def close_clients() -> Iterator[None]:
+    """Close the clients tests.fake_clients.make_client made: a keep-alive socket left to the
+    garbage collector raises ResourceWarning (an error here) in a later test."""
+    yield
+    close_open_clients()

@@ -29,7 +29,8 @@ from flows.image_processing_utils import (
 )
 from flows.process_image import process_image
 from flows.steps.encode import encode_image
-from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.generate import OpenAIImageGenerator
+from flows.steps.generation_options import GenerationOptions
 from tests.conftest import S3Env
 from tests.fakes.flaky_http import FlakyImageServer, TrickleServer
 from tests.fakes.http_server import ImageHTTPServer

@@ -82,6 +82,7 @@ def test_offline_run_prints_the_reference_output(run_cli: Runner, local_store: P
     match = re.search(r"^S3 URL:        (file://\S+)$", out, re.MULTILINE)
     assert match, out
     assert re.search(r"^Public URL:    file://\S+_generated_logo\.png$", out, re.MULTILINE)
+    assert "\nEstimated cost: $0.0000 (offline, no API call)\n" in out
     published = list(local_store.rglob("*_generated_logo.png"))
     assert len(published) == 1 and published[0].as_uri() == match.group(1)
     assert "Traceback" not in done.stderr
@@ -110,6 +111,8 @@ def test_online_run_prints_s3_and_public_urls(
     assert s3.keys() == [key]
     assert "(cached, no API call)" in again.stdout
     assert f"S3 URL:        s3://{s3.bucket}/{key}\n" in again.stdout
+    assert re.search(r"^Estimated cost: ", done.stdout, re.MULTILINE), done.stdout
+    assert "\nEstimated cost: $0.0000 (cached, no API call)\n" in again.stdout
 
 
 def test_missing_key_says_what_to_set(run_cli: Runner) -> None:
@@ -263,3 +266,44 @@ def test_no_input_is_a_usage_error(run_cli: Runner, tmp_path: Path) -> None:
     done = run_cli("--input-list", str(empty))
     assert done.returncode == 2
     assert "give an image with -i/--input" in done.stderr
+
+
+def test_references_and_tool_options_from_the_command_line(
+    run_cli: Runner,
+    openai_fake: FakeOpenAIServer,
+    s3: S3Env,
+    http_server: ImageHTTPServer,
+    tmp_path: Path,
+) -> None:
+    """The issue's own check: three images and the options in one request, a webp out."""
+    (tmp_path / "logo.png").write_bytes(logo())
+    (tmp_path / "brand.png").write_bytes(logo(seed=9))
+    style = http_server.add("/style.png", logo(seed=4))
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        '{"models": {"gpt-5": {"text_input": 1.25, "cached_text_input": 0.125, '
+        '"text_output": 10}, "gpt-image-2.5-flare": {"text_input": 5, "image_input": 8, '
+        '"image_output": 32, "text_output": 10, "cached_text_input": 1}}}'
+    )
+    args = [
+        *("-i", str(tmp_path / "logo.png"), "--reference", str(tmp_path / "brand.png")),
+        *("--reference", style, "--output-format", "webp", "--size", "1536x1024"),
+        *("--image-model", "gpt-image-2.5-flare"),
+    ]
+    env = {"IMAGE_PIPELINE_PRICES_FILE": str(prices)}
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    (request,) = openai_fake.responses_requests
+    assert len(request.input_images) == 3
+    tool = request.json["tools"][0]
+    assert (tool["output_format"], tool["size"]) == ("webp", "1536x1024")
+    (key,) = s3.keys()
+    assert key.endswith("_generated_logo.webp")
+    assert s3.head(key)["ContentType"] == "image/webp"
+    assert re.search(r"^Estimated cost: \$\d+\.\d{4}$", done.stdout, re.MULTILINE), done.stdout
+
+    again = run_cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(openai_fake.responses_requests) == 1
+    assert f"S3 URL:        s3://{s3.bucket}/{key}\n" in again.stdout
+    assert "Estimated cost: $0.0000 (cached, no API call)" in again.stdout

@@ -11,7 +11,8 @@ from flows.config import DEFAULT_PROMPT
 from flows.errors import ImageGenerationError, MissingCredentialsError, is_transient
 from flows.image_processing_utils import process_image_with_openai
 from flows.steps.encode import encode_image
-from flows.steps.generate import GenerationOptions, OpenAIImageGenerator, responses_arguments
+from flows.steps.generate import OpenAIImageGenerator
+from flows.steps.generation_options import GenerationOptions, responses_arguments
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
 

@@ -8,7 +8,8 @@ import pytest
 from flows.clients.openai_client import openai_client_from_env
 from flows.errors import ImageGenerationError, is_transient
 from flows.steps.encode import encode_image
-from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.generate import OpenAIImageGenerator
+from flows.steps.generation_options import GenerationOptions
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo
 

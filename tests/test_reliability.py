@@ -15,7 +15,8 @@ import pytest
 
 from flows.errors import explain
 from flows.steps.encode import encode_image
-from flows.steps.generate import GenerationOptions, OpenAIImageGenerator
+from flows.steps.generate import OpenAIImageGenerator
+from flows.steps.generation_options import GenerationOptions
 from tests.conftest import S3Env
 from tests.fakes.flaky_http import FlakyImageServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

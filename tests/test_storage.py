@@ -120,7 +120,7 @@ def test_sts_failure_says_to_set_artifacts_bucket(monkeypatch: pytest.MonkeyPatc
 
 def test_local_store_writes_file_urls(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path)
-    published = store.put_png("generated-images/1_x.png", b"png-bytes")
+    published = store.put_image("generated-images/1_x.png", b"png-bytes")
     assert published.s3_url == (tmp_path / "generated-images/1_x.png").as_uri()
     assert published.public_url == published.s3_url
     assert (tmp_path / "generated-images/1_x.png").read_bytes() == b"png-bytes"

@@ -65,10 +65,12 @@ def publish_report(report: BatchReport, key: str) -> None:
             "public_url": o.public_url or "",
             "error": o.error or "",
             "tokens": o.total_tokens,
+            "cost_usd": "" if o.cost is None or o.cost.usd is None else round(o.cost.usd, 4),
         }
         for o in report.outcomes
     ]
-    create_table_artifact(table=rows, key=f"{key}-results", description=report.summary())
+    description = f"{report.summary()}. {report.cost.describe()}"
+    create_table_artifact(table=rows, key=f"{key}-results", description=description)
     previews = [o for o in report.uploaded if o.public_url][:MAX_PREVIEWS]
     lines = [f"# {report.summary()}", ""]
     lines += [f"### {o.input}\n\n![{o.key}]({o.public_url})\n" for o in previews]

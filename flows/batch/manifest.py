@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from flows.steps.generate import GenerationOptions
+from flows.steps.generation_options import GenerationOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

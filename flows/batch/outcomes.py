@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from flows.pipeline.run import ProcessedImage
+from flows.pricing import CostEstimate, total
 
 
 class ImageOutcome(BaseModel):
@@ -20,6 +21,7 @@ class ImageOutcome(BaseModel):
     error: str | None = None
     total_tokens: int = 0
     generation_cached: bool = False
+    cost: CostEstimate | None = None
 
     @classmethod
     def uploaded(cls, result: ProcessedImage) -> ImageOutcome:
@@ -32,6 +34,7 @@ class ImageOutcome(BaseModel):
             key=result.key,
             total_tokens=result.usage.total_tokens if result.usage else 0,
             generation_cached=result.generation_cached,
+            cost=result.cost,
         )
 
     @classmethod
@@ -59,6 +62,11 @@ class BatchReport(BaseModel):
     def total_tokens(self) -> int:
         """Tokens OpenAI reported across the batch."""
         return sum(o.total_tokens for o in self.outcomes)
+
+    @property
+    def cost(self) -> CostEstimate:
+        """What the batch's generations cost (cache hits are free)."""
+        return total(o.cost for o in self.outcomes if o.cost is not None)
 
     def summary(self) -> str:
         """One line: counts, then the failed inputs."""

@@ -7,6 +7,13 @@ import openai
 from flows.clients.cooldown import retry_after_seconds
 from flows.errors import ImageGenerationError
 
+TRANSPARENCY_REFUSED = "Transparent background is not supported"
+
+
+def is_transparency_refusal(error: ImageGenerationError) -> bool:
+    """Whether OpenAI refused only the transparent background (an opaque one may work)."""
+    return error.status_code == 400 and str(error).startswith(TRANSPARENCY_REFUSED)
+
 
 def translate_openai_error(exc: openai.APIError, model: str) -> ImageGenerationError:
     """An ImageGenerationError that says whether to retry and what a person should do."""
@@ -61,8 +68,8 @@ def _explain_client_error(status: int, code: str | None, detail: str, model: str
         )
     if "transparent background" in detail.lower():
         return (
-            f"Transparent background is not supported for model {model!r}; "
-            "use --background opaque or --background auto"
+            f"{TRANSPARENCY_REFUSED} for model {model!r}; use --background opaque or "
+            "--background auto, or --fallback-background to retry opaque by itself"
         )
     return f"OpenAI rejected the request ({status}, {code or 'no code'}): {detail}"
 

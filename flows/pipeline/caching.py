@@ -33,14 +33,23 @@ def _digest(*parts: Any) -> str:
 
 
 def generation_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Input image hash + the options' fingerprint + generator kind."""
+    """Input image hash + the options' fingerprint + generator kind (+ references, mask)."""
     del context
     image, options, generator = (
         parameters["image"],
         parameters["options"],
         parameters["generator"],
     )
-    return "generate-" + _digest(image.sha256, *options.fingerprint(), generator.kind)
+    extra: list[Any] = []
+    references, mask = parameters.get("references") or (), parameters.get("mask")
+    if references or mask:  # absent for a run without them: its key is as before they existed
+        extra.append(
+            {
+                "references": [ref.cache_key for ref in references],
+                "mask": mask.cache_key if mask else None,
+            }
+        )
+    return "generate-" + _digest(image.sha256, *options.fingerprint(), generator.kind, *extra)
 
 
 def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:

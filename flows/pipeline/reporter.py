@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from flows.inputs import ImageInput
-    from flows.steps.generate import GeneratedImage, GenerationOptions
+    from flows.steps.generate import GeneratedImage
+    from flows.steps.generation_options import GenerationOptions
     from flows.steps.load import LoadedImage
+    from flows.steps.references import PreparedReferences
 
 Reporter = Callable[[str], None]
 # (finished so far, total, input, status, public URL or error)
@@ -79,6 +81,9 @@ def progress_to(reporter: ProgressReporter) -> Iterator[None]:
         _progress = previous
 
 
+_REFERENCE_KINDS = {"url": "URL, fetched by OpenAI", "data": "inlined", "file_id": "file id"}
+
+
 @dataclass(frozen=True)
 class StepReporter:
     """The reference's step-by-step lines for one image (offline runs say so)."""
@@ -111,10 +116,21 @@ class StepReporter:
         else:
             self.say("  Prompt: (using default recreation prompt)")
 
+    def references(self, prepared: PreparedReferences, source: ImageInput) -> None:
+        """The reference images sent with this input, and those left out with why."""
+        for ref in prepared.for_input(source.raw):
+            self.say(f"  Reference: {ref.shown[:80]} ({_REFERENCE_KINDS[ref.kind]})")
+        for shown, reason in prepared.skipped:
+            self.say(f"  ⚠ Skipped reference {shown[:80]}: {reason}")
+        if self.offline and prepared.images:
+            self.say("  Note: the offline generator ignores reference images")
+
     def generated(self, generated: GeneratedImage, cached: bool) -> None:
         """The new image exists."""
         note = " (cached, no API call)" if cached else ""
         self.say(f"  ✓ Generated {generated.size} bytes{note}")
+        if generated.background_fallback:
+            self.say("  Note: the model refused a transparent background; made it opaque")
 
     def uploading(self) -> None:
         """Step 3 begins."""

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from flows.config import settings
+from flows.parameters import generation_parameters
 from flows.pipeline.targets import (
     GeneratorTarget,
     StoreTarget,
     resolve_generator_target,
     resolve_store_target,
 )
-from flows.steps.generate import GenerationOptions
+from flows.pricing import load_price_table
+from flows.steps.generation_options import GenerationOptions
+from flows.steps.references import (
+    PreparedReferences,
+    ReferenceImage,
+    prepare_mask,
+    prepare_references,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,24 +34,36 @@ class PipelineRequest:
     generator: GeneratorTarget
     store: StoreTarget
     keep_temp: bool = False
+    references: PreparedReferences = field(default_factory=PreparedReferences)
+    mask: ReferenceImage | None = None
 
 
-def resolve_request(parameters: Mapping[str, Any]) -> PipelineRequest:
+def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
+    """The options among ``parameters`` (named as in flows.parameters), checked."""
+    names = inspect.signature(generation_parameters).parameters
+    return GenerationOptions(**{n: parameters[n] for n in names if n in parameters}).check()
+
+
+def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> PipelineRequest:
     """The request a flow's shared parameters describe (flows.parameters defines them).
 
     Fails fast, before any image is touched, on a missing OpenAI key or an unreadable
     bucket block. ``offline`` and ``keep_temp`` default to False where a flow has none.
     """
     offline = bool(parameters.get("offline", False))
+    options = generation_options(parameters)
+    load_price_table(settings().prices_file)  # a bad price file fails now, not after paying
+    generator = resolve_generator_target(offline, parameters["openai_credentials_block"])
+    store = resolve_store_target(offline=offline, s3_bucket_block=parameters["s3_bucket_block"])
+    mask = parameters.get("mask")
     return PipelineRequest(
-        options=GenerationOptions(
-            prompt=parameters["prompt"],
-            model=parameters["model"],
-            background=parameters["background"],
-            quality=parameters["quality"],
-        ),
+        options=options,
         s3_prefix=parameters["s3_prefix"],
-        generator=resolve_generator_target(offline, parameters["openai_credentials_block"]),
-        store=resolve_store_target(offline=offline, s3_bucket_block=parameters["s3_bucket_block"]),
+        generator=generator,
+        store=store,
         keep_temp=bool(parameters.get("keep_temp", False)),
+        references=prepare_references(
+            parameters.get("reference_images") or [], main_input, store.s3_client
+        ),
+        mask=prepare_mask(mask, store.s3_client) if mask else None,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from prefect.transactions import CommitMode, transaction
 from pydantic import BaseModel
 
+from flows.config import settings
 from flows.inputs import ImageInput, parse_input
 from flows.pipeline.reporter import Reporter, StepReporter
 from flows.pipeline.request import PipelineRequest
@@ -29,6 +30,7 @@ from flows.pipeline.tasks import (
     save_task,
     upload_task,
 )
+from flows.pricing import CostEstimate, estimate_cost, load_price_table
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import EncodedImage, encode_loaded
 from flows.steps.generate import GeneratedImage
@@ -50,6 +52,7 @@ class ProcessedImage(BaseModel):
     response_id: str | None = None
     usage: TokenUsage | None = None
     generation_cached: bool = False
+    cost: CostEstimate | None = None
 
 
 def _silent(line: str) -> None:
@@ -73,12 +76,30 @@ class _Steps:
     def encode(self, loaded: LoadedImage) -> EncodedImage:
         return encode_loaded(loaded) if self.inline else encode_task(loaded)
 
-    def generate(self, encoded: EncodedImage, label: str) -> tuple[GeneratedImage, bool]:
+    def generate(
+        self, encoded: EncodedImage, source: ImageInput, label: str
+    ) -> tuple[GeneratedImage, bool]:
         """The image and whether it came from the cache (no API call)."""
         state = retrying(generate_task)(
-            encoded, self.request.options, self.request.generator, label=label, return_state=True
+            encoded,
+            self.request.options,
+            self.request.generator,
+            references=self.request.references.for_input(source.raw),
+            mask=self.request.mask,
+            label=label,
+            return_state=True,
         )
         return state.result(), state.name == "Cached"
+
+    def price(self, generated: GeneratedImage, cached: bool) -> CostEstimate:
+        """What this image cost: nothing when it came from the cache."""
+        if cached:
+            return CostEstimate.free()
+        if self.request.generator.offline:
+            return CostEstimate.free("offline")
+        options = self.request.options
+        table = load_price_table(settings().prices_file)
+        return estimate_cost(generated.usage, options.model, options.image_model, table)
 
     def save(self, generated: GeneratedImage) -> SavedImage:
         if self.inline:
@@ -86,7 +107,7 @@ class _Steps:
         return save_task(generated, self.work_dir)
 
     def upload(self, saved: SavedImage, name: str) -> PublishedImage:
-        filename = output_filename(f"generated_{name}")
+        filename = output_filename(f"generated_{name}", saved.extension)
         upload = retrying(upload_task)
         return upload(saved, filename, self.request.s3_prefix, self.request.store, label=name)
 
@@ -125,7 +146,9 @@ def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> Proce
         encoded = steps.encode(loaded)
 
         report.generating(steps.request.options)
-        generated, cached = steps.generate(encoded, label=loaded.name)
+        report.references(steps.request.references, source)
+        generated, cached = steps.generate(encoded, source, label=loaded.name)
+        cost = steps.price(generated, cached)
         report.generated(generated, cached)
         saved = steps.save(generated)
         temporary.append(saved.path)
@@ -149,4 +172,5 @@ def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> Proce
         response_id=generated.response_id,
         usage=generated.usage,
         generation_cached=cached,
+        cost=cost,
     )

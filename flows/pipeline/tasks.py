@@ -24,8 +24,10 @@ from flows.pipeline.records import RecordSerializer, register_legacy_modules
 from flows.pipeline.targets import GeneratorTarget, StoreTarget
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import EncodedImage, encode_loaded
-from flows.steps.generate import GeneratedImage, GenerationOptions
+from flows.steps.generate import GeneratedImage
+from flows.steps.generation_options import GenerationOptions
 from flows.steps.load import LoadedImage, load_image
+from flows.steps.references import ReferenceImage
 from flows.steps.upload import PublishedImage, SavedImage, build_object_key, save_generated
 
 TaskT = TypeVar("TaskT", bound=Task[Any, Any])
@@ -96,10 +98,12 @@ def generate_task(
     image: EncodedImage,
     options: GenerationOptions,
     generator: GeneratorTarget,
+    references: tuple[ReferenceImage, ...] = (),
+    mask: ReferenceImage | None = None,
     label: str = "image",
 ) -> GeneratedImage:
-    """Generate the new image; cached on the input hash and options across runs."""
-    generated = generator.open().generate(image, options)
+    """Generate the new image; cached on the input hash, options and references across runs."""
+    generated = generator.open().generate(image, options, references, mask)
     get_run_logger().info(
         "Generated %s bytes with %s (response %s)",
         generated.size,
@@ -131,8 +135,10 @@ def upload_task(
     The key's timestamp is the generation's, so even a rerun that lost this task's
     cached result (a crash mid-upload) overwrites the same object rather than adding one.
     """
-    key = build_object_key(store.key_prefix(s3_prefix), filename, timestamp=image.created_at)
-    published = store.open().put_png(key, Path(image.path).read_bytes())
+    key = build_object_key(
+        store.key_prefix(s3_prefix), filename, image.created_at, extension=image.extension
+    )
+    published = store.open().put_image(key, Path(image.path).read_bytes())
     get_run_logger().info("Uploaded %s", published.s3_url)
     return published
 

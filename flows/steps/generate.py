@@ -1,56 +1,32 @@
 """Step 3, generate: recreate an image with the Responses API's image_generation tool.
 
-What to ask for (GenerationOptions), the exact request body, and how an answer or an
-error becomes a GeneratedImage or an ImageGenerationError that says what to do.
+The request comes from flows.steps.generation_options; here an answer or an error becomes
+a GeneratedImage or an ImageGenerationError that says what to do.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import openai
 from openai.types import responses
 
-from flows.clients.openai_errors import translate_openai_error
-from flows.config import (
-    DEFAULT_BACKGROUND,
-    DEFAULT_MODEL,
-    DEFAULT_PROMPT,
-    DEFAULT_QUALITY,
-)
+from flows.clients.openai_errors import is_transparency_refusal, translate_openai_error
 from flows.errors import ImageGenerationError
 from flows.steps.encode import EncodedImage, detect_mime_type, sha256_hex
+from flows.steps.generation_options import GenerationOptions, responses_arguments
+from flows.steps.references import ReferenceImage, inline_urls, unreachable_references
 from flows.steps.usage import TokenUsage, usage_from_response
 
-__all__ = ["GeneratedImage", "GenerationOptions", "OpenAIImageGenerator", "TokenUsage"]
+logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class GenerationOptions:
-    """What to ask for; part of the cache key, so identical options never pay twice."""
-
-    prompt: str | None = None
-    model: str = DEFAULT_MODEL
-    background: str = DEFAULT_BACKGROUND
-    quality: str = DEFAULT_QUALITY
-
-    @property
-    def effective_prompt(self) -> str:
-        """The prompt sent: the user's, else the default recreation prompt."""
-        return self.prompt if self.prompt and self.prompt.strip() else DEFAULT_PROMPT
-
-    def fingerprint(self) -> list[str]:
-        """What changes the image, in a fixed order: the generation cache key and the
-        reprocessing manifest both hash this, so they agree on what counts as "the same".
-
-        An option added later must enter only when it differs from its default, so keys
-        and manifests written before it existed still match (flows.pipeline.caching).
-        """
-        return [self.effective_prompt, self.model, self.background, self.quality]
+__all__ = ["GeneratedImage", "ImageGenerator", "OpenAIImageGenerator", "parse_response"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +39,8 @@ class GeneratedImage:
     response_id: str | None = None
     revised_prompt: str | None = None
     usage: TokenUsage | None = None
+    # The model refused transparency and --fallback-background made it opaque.
+    background_fallback: bool = False
     # Unix time of generation. It stamps the object key, so a rerun after a crash (served
     # from the generation cache) writes the same key again instead of a duplicate object.
     created_at: int = field(default_factory=lambda: int(time.time()))
@@ -81,38 +59,19 @@ class ImageGenerator(Protocol):
         """Which generator made an image, recorded with it ("openai-responses")."""
         ...
 
-    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
+    def generate(
+        self,
+        image: EncodedImage,
+        options: GenerationOptions,
+        references: Sequence[ReferenceImage] = (),
+        mask: ReferenceImage | None = None,
+    ) -> GeneratedImage:
         """Produce the new image."""
         ...
 
     def warm_up(self) -> None:
         """Pay once-per-process costs now, without any request (flows.batch.warmup)."""
         ...
-
-
-def responses_arguments(image: EncodedImage, options: GenerationOptions) -> dict[str, Any]:
-    """Keyword arguments for ``client.responses.create``: one user message, the tool forced."""
-    return {
-        "model": options.model,
-        "input": [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "input_text", "text": options.effective_prompt},
-                    {"type": "input_image", "image_url": image.data_url},
-                ],
-            }
-        ],
-        "tools": [
-            {
-                "type": "image_generation",
-                "background": options.background,
-                "quality": options.quality,
-                "output_format": "png",
-            }
-        ],
-        "tool_choice": {"type": "image_generation"},
-    }
 
 
 class OpenAIImageGenerator:
@@ -125,9 +84,38 @@ class OpenAIImageGenerator:
     def name(self) -> str:
         return "openai-responses"
 
-    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
+    def generate(
+        self,
+        image: EncodedImage,
+        options: GenerationOptions,
+        references: Sequence[ReferenceImage] = (),
+        mask: ReferenceImage | None = None,
+    ) -> GeneratedImage:
+        refs = tuple(references)
         try:
-            response = self._client.responses.create(**responses_arguments(image, options))
+            return self._generate(image, options, refs, mask)
+        except ImageGenerationError as error:
+            unreachable = unreachable_references(error, refs)
+            if unreachable:
+                # OpenAI could not fetch a URL we passed: fetch it ourselves, once.
+                logger.warning("OpenAI could not download %s; sending it inline", unreachable)
+                return self._generate(image, options, inline_urls(refs, unreachable), mask)
+            if not (options.fallback_background and is_transparency_refusal(error)):
+                raise
+        logger.warning("The model refused a transparent background; retrying with an opaque one")
+        opaque = replace(options, background="opaque", fallback_background=False)
+        return replace(self._generate(image, opaque, refs, mask), background_fallback=True)
+
+    def _generate(
+        self,
+        image: EncodedImage,
+        options: GenerationOptions,
+        references: Sequence[ReferenceImage],
+        mask: ReferenceImage | None,
+    ) -> GeneratedImage:
+        arguments = responses_arguments(image, options, references, mask)
+        try:
+            response = self._client.responses.create(**arguments)
         except openai.APIError as exc:
             raise translate_openai_error(exc, options.model) from exc
         except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body

@@ -1,7 +1,8 @@
 """The offline generator: does the default prompt's job with Pillow, for dry runs without a key.
 
 It upscales so the long side is at least 1024 px and makes a uniform background that
-touches the border transparent. It ignores the prompt, and says so.
+touches the border transparent; with a size it fits the image into that canvas, and it
+writes the requested format. It ignores the prompt, and says so.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import base64
 import io
 import logging
 from collections import Counter
+from collections.abc import Sequence
 
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageOps
 
 from flows.steps.encode import EncodedImage, sha256_hex
-from flows.steps.generate import GeneratedImage, GenerationOptions
+from flows.steps.generate import GeneratedImage
+from flows.steps.generation_options import GenerationOptions
+from flows.steps.references import ReferenceImage
 
 MIN_LONG_SIDE = 1024
 # Per-channel distance at which a pixel still counts as the background colour.
@@ -33,11 +37,20 @@ class OfflineImageGenerator:
     def name(self) -> str:
         return "offline-pillow-v1"
 
-    def generate(self, image: EncodedImage, options: GenerationOptions) -> GeneratedImage:
+    def generate(
+        self,
+        image: EncodedImage,
+        options: GenerationOptions,
+        references: Sequence[ReferenceImage] = (),
+        mask: ReferenceImage | None = None,
+    ) -> GeneratedImage:
         if options.prompt:
             logger.warning("Offline generator ignores the prompt; it only recreates the image")
-        png = recreate_as_transparent_png(_decode(image))
-        return GeneratedImage(png=png, sha256=sha256_hex(png), generator=self.name)
+        if references or mask:
+            logger.warning("Offline generator ignores reference images and masks")
+        recreated = recreate(_decode(image), options.size)
+        data = encode_as(recreated, options.output_format, options.output_compression)
+        return GeneratedImage(png=data, sha256=sha256_hex(data), generator=self.name)
 
     def warm_up(self) -> None:
         """Nothing to prepare: Pillow is imported with this module."""
@@ -49,13 +62,32 @@ def _decode(image: EncodedImage) -> bytes:
 
 def recreate_as_transparent_png(image_bytes: bytes) -> bytes:
     """RGBA PNG, border-connected uniform background cleared, long side >= 1024 px."""
+    return encode_as(recreate(image_bytes), "png")
+
+
+def recreate(image_bytes: bytes, size: str | None = None) -> Image.Image:
+    """The input as RGBA, background cleared, upscaled (or fitted into ``WIDTHxHEIGHT``)."""
     with Image.open(io.BytesIO(image_bytes)) as opened:
         opened.seek(0)
         rgba = opened.convert("RGBA")
     rgba = clear_border_background(rgba)
-    rgba = upscale(rgba, MIN_LONG_SIDE)
+    if size and size != "auto":
+        width, height = (int(part) for part in size.split("x"))
+        return ImageOps.pad(rgba, (width, height), color=(0, 0, 0, 0))
+    return upscale(rgba, MIN_LONG_SIDE)
+
+
+def encode_as(image: Image.Image, output_format: str, compression: int | None = None) -> bytes:
+    """``image`` as png, webp or jpeg (jpeg has no alpha: flattened onto white)."""
     out = io.BytesIO()
-    rgba.save(out, format="PNG", optimize=False)
+    if output_format == "jpeg":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        flat.save(out, format="JPEG", quality=compression or 90)
+    elif output_format == "webp":
+        image.save(out, format="WEBP", quality=compression or 90)
+    else:
+        image.save(out, format="PNG", optimize=False)
     return out.getvalue()
 
 

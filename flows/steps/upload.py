@@ -1,5 +1,9 @@
-"""Step 4, upload: write the generated PNG to the work dir, publish it to S3 (or a local
-directory for --offline) under a stable key, and name its URLs."""
+"""Step 4, upload: write the generated image to the work dir, publish it to S3 (or a local
+directory for --offline) under a stable key, and name its URLs.
+
+The key's extension and the object's ContentType follow the bytes actually returned
+(``…_generated_logo.webp``, ``image/webp``), whatever was asked for.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
-from flows.steps.encode import sha256_hex
+from flows.errors import InvalidImageSourceError
+from flows.steps.encode import sha256_hex, sniff_mime_type
 from flows.steps.generate import GeneratedImage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-CONTENT_TYPE = "image/png"
+CONTENT_TYPE = "image/png"  # when the bytes name no format we know
 CACHE_CONTROL = "public, max-age=31536000, immutable"
+EXTENSIONS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpeg", "image/gif": "gif"}
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# A stem this long keeps a key far under S3's 1,024 bytes and a file name under 255.
+MAX_STEM = 100
 
 
 @dataclass(frozen=True)
@@ -31,49 +39,71 @@ class PublishedImage:
 
 @dataclass(frozen=True)
 class SavedImage:
-    """A generated PNG written to the working directory."""
+    """A generated image written to the working directory."""
 
     path: str
     size: int
     sha256: str
     created_at: int
+    mime_type: str = CONTENT_TYPE
+
+    @property
+    def extension(self) -> str:
+        """``png``, ``webp``, ``jpeg``: what the key ends with."""
+        return EXTENSIONS.get(self.mime_type, "png")
 
 
 def save_generated(generated: GeneratedImage, work_dir: str) -> SavedImage:
-    """Write ``processed_image_{timestamp}.png`` (suffixed with the hash if that name is taken)."""
+    """Write ``processed_image_{timestamp}.{ext}`` (suffixed with the hash if that is taken)."""
+    mime_type = content_type(generated.png)
+    ext = EXTENSIONS.get(mime_type, "png")
     directory = Path(work_dir)
     stamp = int(time.time())
-    path = directory / f"processed_image_{stamp}.png"
+    path = directory / f"processed_image_{stamp}.{ext}"
     if path.exists() and sha256_hex(path.read_bytes()) != generated.sha256:
-        path = directory / f"processed_image_{stamp}_{generated.sha256[:8]}.png"
+        path = directory / f"processed_image_{stamp}_{generated.sha256[:8]}.{ext}"
     path.write_bytes(generated.png)
-    return SavedImage(str(path), generated.size, generated.sha256, generated.created_at)
+    return SavedImage(str(path), generated.size, generated.sha256, generated.created_at, mime_type)
+
+
+def content_type(data: bytes) -> str:
+    """The MIME type the bytes announce (the format OpenAI actually returned)."""
+    return sniff_mime_type(data) or CONTENT_TYPE
 
 
 class ObjectStore(Protocol):
-    """A place to publish PNGs: S3 in production, a directory for --offline."""
+    """A place to publish images: S3 in production, a directory for --offline."""
 
-    def put_png(self, key: str, data: bytes) -> PublishedImage:
+    def put_image(self, key: str, data: bytes) -> PublishedImage:
         """Store ``data`` under ``key`` and return its URLs."""
         ...
 
 
-def output_filename(name: str) -> str:
-    """``photo.jpg`` -> ``photo.png``: one ``.png`` suffix, safe characters only."""
+def output_filename(name: str, extension: str = "png") -> str:
+    """``photo.jpg`` -> ``photo.png``: one suffix, safe characters, at most MAX_STEM long.
+
+    A name that had to be cut or lost characters (non-ASCII) gets a short hash of the
+    original, so two such names never share a key.
+    """
     stem = PurePosixPath(name.replace("\\", "/")).name
     for suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
-    stem = _UNSAFE_KEY_CHARS.sub("-", stem).strip("-.") or "image"
-    return f"{stem}.png"
+    clean = _UNSAFE_KEY_CHARS.sub("-", stem).strip("-.") or "image"
+    if len(clean) > MAX_STEM or not stem.isascii():
+        clean = f"{clean[: MAX_STEM - 9].rstrip('-.')}-{sha256_hex(stem.encode())[:8]}"
+    return f"{clean}.{extension}"
 
 
-def build_object_key(prefix: str, filename: str, timestamp: int | None = None) -> str:
-    """``{prefix}/{unix_ts}_{stem}.png`` with exactly one timestamp and one ``.png``."""
+def build_object_key(
+    prefix: str, filename: str, timestamp: int | None = None, extension: str = "png"
+) -> str:
+    """``{prefix}/{unix_ts}_{stem}.{extension}``: exactly one timestamp and one suffix."""
     ts = int(time.time()) if timestamp is None else timestamp
-    clean_prefix = "/".join(part for part in prefix.split("/") if part)
-    name = f"{ts}_{output_filename(filename)}"
+    # "." and ".." segments are dropped: a key never climbs out of its prefix or store.
+    clean_prefix = "/".join(part for part in prefix.split("/") if part not in ("", ".", ".."))
+    name = f"{ts}_{output_filename(filename, extension)}"
     return f"{clean_prefix}/{name}" if clean_prefix else name
 
 
@@ -99,12 +129,12 @@ class S3ObjectStore:
         self.region = region
         self.cloudfront_domain = cloudfront_domain
 
-    def put_png(self, key: str, data: bytes) -> PublishedImage:
+    def put_image(self, key: str, data: bytes) -> PublishedImage:
         self._client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=data,
-            ContentType=CONTENT_TYPE,
+            ContentType=content_type(data),
             CacheControl=CACHE_CONTROL,
         )
         return PublishedImage(
@@ -120,8 +150,11 @@ class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def put_png(self, key: str, data: bytes) -> PublishedImage:
-        path = self.root / key
+    def put_image(self, key: str, data: bytes) -> PublishedImage:
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidImageSourceError(f"Refused key {key!r}: it leads outside {root}")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(data)

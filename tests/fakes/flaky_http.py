@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ssl
 import threading
@@ -23,15 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .http_server import (
-    _TINY_PNG,
-    ImageHTTPServer,
-    LoopbackHandler,
-    LoopbackServer,
-    _ImageHandler,
-    _normalise,
-    _Route,
-)
+from .http_server import ImageHTTPServer
+from .image_routes import _TINY_PNG, _ImageHandler, _normalise, _Route
+from .loopback import LoopbackHandler, LoopbackServer
 
 __all__ = ["FlakyImageServer", "TLSImageServer", "TrickleServer", "self_signed_certificate"]
 
@@ -120,6 +115,14 @@ class _TLSImageHandler(_ImageHandler):
         # certificate makes it fail, which the server records as an error.
         self.request = owner.context.wrap_socket(self.request, server_side=True)
         super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        # socketserver closes the plain socket it accepted, which wrap_socket detached;
+        # the TLS socket that now owns the descriptor is ours to close (else it is left
+        # to the garbage collector, which warns about it).
+        with contextlib.suppress(OSError):
+            self.request.close()
 
 
 class TLSImageServer(ImageHTTPServer):

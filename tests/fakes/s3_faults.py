@@ -22,7 +22,7 @@ from typing import NamedTuple, cast
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-from .http_server import LoopbackHandler, LoopbackServer
+from .loopback import LoopbackHandler, LoopbackServer
 
 __all__ = ["ProxiedRequest", "S3Fault", "S3FaultProxy"]
 

@@ -1,16 +1,13 @@
-"""The test fakes speak the real protocols: driven by the real openai and requests clients."""
+"""The fake OpenAI server speaks the real protocol: driven by the real openai client."""
 
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import openai
 import pytest
@@ -18,50 +15,17 @@ import requests
 from openai.types.responses import Response
 from PIL import Image
 
-from tests.fakes.http_server import ImageHTTPServer
+from tests.fake_clients import (
+    API_KEY,
+    create_kwargs,
+    data_url,
+    make_client,
+    png_bytes,
+)
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 
-API_KEY = "sk-test-0123456789"
-
-
-def png_bytes(size: tuple[int, int] = (8, 6), colour: tuple[int, ...] = (200, 10, 30)) -> bytes:
-    """A small RGB PNG."""
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def data_url(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def create_kwargs(
-    image_url: str | None = None, text: str = "Recreate this image."
-) -> dict[str, Any]:
-    """Arguments for responses.create, shaped like the pipeline's call."""
-    content: list[dict[str, Any]] = [{"type": "input_text", "text": text}]
-    if image_url is not None:
-        content.append({"type": "input_image", "image_url": image_url})
-    return {
-        "model": "gpt-5",
-        "input": [{"role": "user", "content": content}],
-        "tools": [{"type": "image_generation", "background": "transparent", "quality": "high"}],
-        "tool_choice": {"type": "image_generation"},
-    }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(api_key=API_KEY) as server:
-        yield server
-        assert server.errors == 0, "the fake itself raised"
-
-
-def make_client(fake: FakeOpenAIServer, **options: Any) -> openai.OpenAI:
-    options.setdefault("max_retries", 0)
-    options.setdefault("api_key", API_KEY)
-    return openai.OpenAI(base_url=fake.base_url, **options)
-
+# Every client a test makes is closed after it (tests/conftest.py: close_clients).
+pytestmark = pytest.mark.usefixtures("close_clients")
 
 # ---------------------------------------------------------------------------
 # FakeOpenAIServer: success path
@@ -234,15 +198,16 @@ def test_rate_limit_headers(fake: FakeOpenAIServer) -> None:
 
 def test_client_retries_honour_retry_after_ms(fake: FakeOpenAIServer) -> None:
     client = make_client(fake, max_retries=2)
-    # Without retry-after-ms the client would back off >= 0.375 s + 0.75 s.
     fake.enqueue(*[Fault.rate_limit(0.01)] * 3)
-    started = time.monotonic()
     with pytest.raises(openai.RateLimitError):
         client.responses.create(**create_kwargs())
-    assert time.monotonic() - started < 0.35
     attempts = fake.responses_requests
     assert len(attempts) == client.max_retries + 1
     assert [r.headers["x-stainless-retry-count"] for r in attempts] == ["0", "1", "2"]
+    # By the fake's arrival times, each retry waited the 10 ms retry-after-ms asked for,
+    # not the client's own backoff (at least 0.375 s, then 0.75 s).
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
+    assert all(0.01 <= gap < 0.375 for gap in gaps), gaps
 
     fake.reset()
     fake.enqueue(Fault.rate_limit(0.01), Fault.rate_limit(0.01))
@@ -264,16 +229,19 @@ def test_default_fault_is_permanent(fake: FakeOpenAIServer) -> None:
 def test_timeout_and_connection_reset(fake: FakeOpenAIServer) -> None:
     client = make_client(fake, timeout=0.2)
     fake.enqueue(Fault.timeout(1.0), Fault.connection_reset())
-    started = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         client.responses.create(**create_kwargs())
-    assert time.monotonic() - started < 0.9
+    # The client gave up while the fake was still holding the answer back.
+    assert (fake.in_flight, fake.handled_seconds) == (1, [])
     with pytest.raises(openai.APIConnectionError) as reset:
         client.responses.create(**create_kwargs())
     assert not isinstance(reset.value, openai.APITimeoutError)
-    # A delay shorter than the client timeout still succeeds.
+    # A delay shorter than the client timeout still succeeds, once the delay is over.
     fake.enqueue(Fault.timeout(0.05))
     assert client.responses.create(**create_kwargs()).status == "completed"
+    # Booked: the reset and the short delay (the 1 s one may still be sleeping).
+    assert fake.wait_until(lambda: len(fake.handled_seconds) >= 2)
+    assert max(fake.handled_seconds) >= 0.05
 
 
 def test_malformed_body(fake: FakeOpenAIServer) -> None:
@@ -321,17 +289,6 @@ def test_request_validation_and_unknown_paths(fake: FakeOpenAIServer) -> None:
     assert len(fake.responses_requests) == 2
 
 
-def _settles(condition: Callable[[], bool], seconds: float = 5) -> bool:
-    """Whether ``condition`` holds within ``seconds``. The fake books a request's end after
-    writing its answer, which the client may have read (and returned from) a moment before."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_concurrency_accounting(fake: FakeOpenAIServer) -> None:
     fake.latency = 0.2
     client = make_client(fake)
@@ -339,7 +296,9 @@ def test_concurrency_accounting(fake: FakeOpenAIServer) -> None:
         results = list(pool.map(lambda _: client.responses.create(**create_kwargs()), range(4)))
     assert all(r.status == "completed" for r in results)
     assert fake.max_in_flight == 4
-    assert _settles(lambda: fake.in_flight == 0)
+    # The fake books a request's end after writing its answer, which the client may have
+    # read (and returned from) a moment before.
+    assert fake.wait_until(lambda: fake.in_flight == 0)
 
     fake.reset()
     cap = threading.Semaphore(2)
@@ -368,131 +327,12 @@ def test_stop_is_prompt_while_a_request_sleeps() -> None:
 
     worker = threading.Thread(target=call, daemon=True)
     worker.start()
-    deadline = time.monotonic() + 2
-    while fake.in_flight == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    started = time.monotonic()
+    assert fake.wait_until(lambda: fake.in_flight == 1)
     fake.stop()
-    assert time.monotonic() - started < 2
+    # stop() returns once the handlers have finished, or once its join budget is spent:
+    # a handler still sleeping out the 30 s fault would be in flight and connected.
+    assert (fake.in_flight, fake.open_connections) == (0, 0)
+    [handled] = fake.handled_seconds
+    assert handled < 30
     worker.join(5)
     assert outcome and isinstance(outcome[0], openai.APIConnectionError)
-
-
-# ---------------------------------------------------------------------------
-# ImageHTTPServer
-# ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def images() -> Iterator[ImageHTTPServer]:
-    with ImageHTTPServer() as server:
-        yield server
-        assert server.errors == 0, "the fake itself raised"
-
-
-def test_serves_bodies_statuses_and_redirects(images: ImageHTTPServer) -> None:
-    body = png_bytes()
-    url = images.add("/cat.png", body, headers={"Cache-Control": "no-store"})
-    assert url == images.url("cat.png") == f"http://127.0.0.1:{images.port}/cat.png"
-    answer = requests.get(url, timeout=5)
-    assert (answer.status_code, answer.content) == (200, body)
-    assert answer.headers["Content-Type"] == "image/png"
-    assert answer.headers["Cache-Control"] == "no-store"
-
-    images.add("/gone.png", b"gone", content_type="text/plain", status=410)
-    assert requests.get(images.url("/gone.png"), timeout=5).status_code == 410
-    assert requests.get(images.url("/missing.png"), timeout=5).status_code == 404
-
-    hop = images.redirect("/hop", url)
-    followed = requests.get(hop, timeout=5)
-    assert (followed.status_code, followed.url, followed.content) == (200, url, body)
-    assert [r.status_code for r in followed.history] == [302]
-
-    assert images.request_count("/cat.png") == 2
-    requests.get(url + "?v=2", timeout=5)
-    assert images.request_count("/cat.png") == 3
-    assert images.request_count("/cat.png?v=2") == 1
-    assert [r.method for r in images.history][:1] == ["GET"]
-    assert images.history[0].headers["host"] == f"127.0.0.1:{images.port}"
-
-
-def test_stall_triggers_client_timeouts(images: ImageHTTPServer) -> None:
-    images.stall("/slow-body.png", 5)
-    images.stall("/slow-head.png", 5, phase="headers")
-    started = time.monotonic()
-    # requests reports a read timeout inside the body as ConnectionError.
-    with pytest.raises(requests.ConnectionError):
-        requests.get(images.url("/slow-body.png"), timeout=0.2)
-    with pytest.raises(requests.ReadTimeout):
-        requests.get(images.url("/slow-head.png"), timeout=0.2)
-    assert time.monotonic() - started < 1.5
-
-
-def test_reset_and_lying_length(images: ImageHTTPServer) -> None:
-    images.reset("/reset.png")
-    with pytest.raises(requests.ConnectionError):
-        requests.get(images.url("/reset.png"), timeout=5)
-    images.lying_length("/short.png", b"\x89PNG", claimed_length=1000)
-    with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(images.url("/short.png"), timeout=5)
-
-
-def test_endless_stream_and_prompt_stop() -> None:
-    images = ImageHTTPServer().start()
-    url = images.endless("/endless.png")
-    images.stall("/stalled.png", 30)
-    with requests.get(url, stream=True, timeout=5) as partial:
-        assert partial.headers["Content-Type"] == "image/png"
-        received = 0
-        for chunk in partial.iter_content(64 * 1024):
-            received += len(chunk)
-            if received >= 1_000_000:
-                break
-    assert received >= 1_000_000
-    # Leave one endless reader connected but idle, and one client waiting on a stall.
-    idle = requests.get(url, stream=True, timeout=5)
-    waiter = threading.Thread(target=lambda: _swallow(images.url("/stalled.png")), daemon=True)
-    waiter.start()
-    time.sleep(0.1)
-    started = time.monotonic()
-    images.stop()
-    assert time.monotonic() - started < 2
-    idle.close()
-    waiter.join(5)
-    assert images.errors == 0
-
-
-def _swallow(url: str) -> None:
-    try:
-        requests.get(url, timeout=10)
-    except requests.RequestException:
-        pass
-
-
-def test_latency_counts_from_arrival_and_includes_the_fakes_own_work(
-    fake: FakeOpenAIServer,
-) -> None:
-    fake.latency = 0.3
-    client = make_client(fake)
-    started = time.monotonic()
-    client.responses.create(**create_kwargs())
-    client.responses.create(**create_kwargs())
-    elapsed = time.monotonic() - started
-    assert _settles(lambda: len(fake.handled_seconds) == 2)
-    handled = fake.handled_seconds
-    assert len(handled) == 2
-    assert all(seconds >= 0.3 for seconds in handled)
-    assert elapsed >= 0.6
-    fake.reset()
-    assert fake.handled_seconds == []
-
-
-def test_fake_servers_send_without_nagle_delay(fake: FakeOpenAIServer) -> None:
-    # Headers and body are two writes; with Nagle on, a short body waited ~40 ms for the
-    # client's delayed ACK on every answer, a stall the real API does not have.
-    client = openai.OpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        client.responses.create(model="gpt-4.1", input="hi")
-    sockets = list(fake._connections)
-    assert sockets, "the fake should still hold the keep-alive connection"
-    assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)

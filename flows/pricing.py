@@ -1,0 +1,225 @@
+"""What one generation cost, in US dollars, from the tokens OpenAI reported and a price table.
+
+The default table (``flows/prices.json``) ships with the package and names its source and
+date; a user file (IMAGE_PIPELINE_PRICES_FILE) replaces it per model and per token kind.
+A price we do not have is never guessed: the estimate is then unknown and names it.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from openai.types.responses import tool_param
+
+from flows.errors import ConfigurationError
+from flows.steps.usage import TokenUsage
+
+KINDS = ("text_input", "cached_text_input", "text_output", "image_input", "image_output")
+PRICES_VARIABLE = "IMAGE_PIPELINE_PRICES_FILE"
+# Used only if the SDK's source cannot be read: openai 3.57's ImageGeneration.model says
+# "Default: `gpt-image-2.6-sunburst`".
+_FALLBACK_IMAGE_MODEL = "gpt-image-2.6-sunburst"
+_DEFAULT = re.compile(r"Default:\s*`([^`]+)`")
+_PER_TOKEN = 1_000_000  # the table is in USD per 1M tokens
+
+
+def _sdk_default_image_model() -> str:
+    """The image tool's default model as the installed SDK's docstring states it."""
+    # Field docstrings are not kept at runtime, so read them from the module's source.
+    try:
+        tree = ast.parse(inspect.getsource(tool_param))
+    except (OSError, TypeError, SyntaxError):
+        return _FALLBACK_IMAGE_MODEL
+    tool = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ImageGeneration"]
+    found = _DEFAULT.search(_field_doc(tool[0], "model") if tool else "")
+    return found.group(1) if found else _FALLBACK_IMAGE_MODEL
+
+
+def _field_doc(cls: ast.ClassDef, name: str) -> str:
+    """The string written under field ``name`` of ``cls``, or "" if there is none."""
+    for field, doc in zip(cls.body, cls.body[1:], strict=False):
+        if isinstance(field, ast.AnnAssign) and ast.unparse(field.target) == name:
+            value = doc.value if isinstance(doc, ast.Expr) else None
+            return (
+                value.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str)
+                else ""
+            )
+    return ""
+
+
+DEFAULT_IMAGE_MODEL = _sdk_default_image_model()
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """USD per 1M tokens by model and token kind, with where the figures come from."""
+
+    prices: Mapping[str, Mapping[str, float]]
+    source: str
+    as_of: str
+
+    def price(self, model: str, kind: str) -> float | None:
+        """The price of one kind of token for ``model``, or None when the table lacks it."""
+        return self.prices.get(model, {}).get(kind)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The dollars one generation (or a batch) cost, or why that is unknown."""
+
+    usd: float | None
+    missing: tuple[str, ...] = ()
+    assumed_image_model: str | None = None
+    cached: bool = False
+    usage_reported: bool = True
+    free_because: str = "cached"
+
+    @classmethod
+    def free(cls, because: str = "cached") -> CostEstimate:
+        """No API call (a cache hit, an offline run), so nothing billed."""
+        return cls(usd=0.0, cached=True, free_because=because)
+
+    def describe(self) -> str:
+        """The one line the CLI prints."""
+        if self.usd is None:
+            reasons = [] if self.usage_reported else ["OpenAI reported no token usage"]
+            if self.missing:
+                reasons.append(
+                    f"no price for {', '.join(self.missing)}; "
+                    f"add {'it' if len(self.missing) == 1 else 'them'} with {PRICES_VARIABLE}"
+                )
+            return f"Estimated cost: unknown ({'; '.join(reasons)})"
+        line = f"Estimated cost: ${self.usd:.4f}"
+        if self.cached:
+            return f"{line} ({self.free_because}, no API call)"
+        if self.assumed_image_model:
+            return f"{line} (image model {self.assumed_image_model} assumed)"
+        return line
+
+
+def load_price_table(override: Path | None) -> PriceTable:
+    """The packaged table, with ``override``'s models and kinds replacing its own."""
+    packaged = resources.files("flows").joinpath("prices.json")
+    table = _parse(packaged.read_text(encoding="utf-8"), "the packaged flows/prices.json")
+    if override is None:
+        return table
+    label = f"price file {override} ({PRICES_VARIABLE})"
+    try:
+        text = override.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(
+            f"{label} cannot be read ({reason}); fix the path or unset {PRICES_VARIABLE}"
+        ) from None
+    user = _parse(text, label)
+    prices = {model: dict(kinds) for model, kinds in table.prices.items()}
+    for model, kinds in user.prices.items():
+        prices[model] = prices.get(model, {}) | dict(kinds)
+    # The override's figures may be of another date and origin: keep both on record.
+    source = f"{table.source}; overridden by {override}" + (
+        f": {user.source}" if user.source else ""
+    )
+    return PriceTable(prices, source, user.as_of or table.as_of)
+
+
+def _parse(text: str, label: str) -> PriceTable:
+    """A table from JSON text; ConfigurationError naming ``label`` if it does not fit."""
+    fix = f"see flows/prices.json for the shape, fix it or unset {PRICES_VARIABLE}"
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{label} is not valid JSON ({exc}); {fix}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ConfigurationError(f'{label} needs an object with a "models" object; {fix}')
+    prices: dict[str, dict[str, float]] = {}
+    for model, entry in data["models"].items():
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{label}: models.{model} must be an object; {fix}")
+        # A model's own "source" is a note for people, not a price.
+        prices[model] = {k: _price(label, model, k, v) for k, v in entry.items() if k != "source"}
+    notes = {key: data.get(key, "") for key in ("source", "as_of")}
+    if not all(isinstance(note, str) for note in notes.values()):
+        raise ConfigurationError(f'{label}: "source" and "as_of" must be strings; {fix}')
+    return PriceTable(prices, notes["source"], notes["as_of"])
+
+
+def _price(label: str, model: str, kind: str, value: Any) -> float:
+    """One price, checked: a known kind and a finite number of dollars, 0 or more."""
+    where = f"{label}: models.{model}.{kind}"
+    if kind not in KINDS:
+        # A misspelt kind would otherwise leave the real price silently unknown.
+        raise ConfigurationError(f"{where} is not a token kind; use one of {', '.join(KINDS)}")
+    # bool is an int in Python, and json accepts NaN and Infinity; none of them is a price.
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value < 0:
+        raise ConfigurationError(
+            f"{where} must be a number of USD per 1M tokens, 0 or more, got {value!r}; "
+            f"fix it or unset {PRICES_VARIABLE}"
+        )
+    return float(value)
+
+
+def estimate_cost(
+    usage: TokenUsage | None, main_model: str, image_model: str | None, table: PriceTable
+) -> CostEstimate:
+    """What ``usage`` cost: the main model's tokens plus the image tool's, if reported."""
+    if usage is None:
+        return CostEstimate(usd=None, usage_reported=False)
+    # The cached share of the input is billed at its own rate, the rest at the full rate.
+    cached = min(usage.cached_input_tokens, usage.input_tokens)
+    cached_kind = "cached_text_input"
+    if table.price(main_model, cached_kind) is None:
+        cached_kind = "text_input"  # no discount known: price cached tokens as ordinary
+    items = [
+        (main_model, "text_input", usage.input_tokens - cached),
+        (main_model, cached_kind, cached),
+        (main_model, "text_output", usage.output_tokens),
+    ]
+    assumed = None
+    if usage.image_tool_reported:
+        if image_model is None:
+            image_model = assumed = DEFAULT_IMAGE_MODEL  # the tool's default, as the SDK says
+        items += [
+            (image_model, "text_input", usage.image_input_text_tokens),
+            (image_model, "image_input", usage.image_input_image_tokens),
+            (image_model, "image_output", usage.image_output_image_tokens),
+            (image_model, "text_output", usage.image_output_text_tokens),
+        ]
+    usd, missing = 0.0, []
+    for model, kind, tokens in items:
+        if tokens <= 0:
+            continue  # no tokens of this kind, so its price is not needed
+        price = table.price(model, kind)
+        if price is None:
+            missing.append(f"{model} {kind}")
+        else:
+            usd += tokens * price / _PER_TOKEN
+    missing_once = tuple(dict.fromkeys(missing))
+    return CostEstimate(None if missing else usd, missing_once, assumed)
+
+
+def total(estimates: Iterable[CostEstimate]) -> CostEstimate:
+    """A batch's cost: the sum, or unknown if any part is, with what is missing listed once."""
+    parts = list(estimates)
+    known = [part.usd for part in parts if part.usd is not None]
+    missing = tuple(dict.fromkeys(name for part in parts for name in part.missing))
+    assumed = ", ".join(
+        dict.fromkeys(p.assumed_image_model for p in parts if p.assumed_image_model)
+    )
+    return CostEstimate(
+        usd=sum(known) if len(known) == len(parts) else None,
+        missing=missing,
+        assumed_image_model=assumed or None,
+        cached=bool(parts) and all(part.cached for part in parts),
+        usage_reported=all(part.usage_reported for part in parts),
+    )

@@ -1,0 +1,148 @@
+"""What to ask OpenAI for, checked before any paid call, and the exact request body it makes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+from flows.config import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_DETAIL,
+    DEFAULT_MODEL,
+    DEFAULT_OUTPUT_FORMAT,
+    DEFAULT_PROMPT,
+    DEFAULT_QUALITY,
+)
+from flows.errors import InvalidOptionsError
+from flows.steps.encode import EncodedImage
+from flows.tool_options import TRANSPARENT_FORMATS, check_choice, check_image_model, check_size
+
+if TYPE_CHECKING:
+    from flows.steps.references import ReferenceImage
+
+# The fields the first release had: the fingerprint lists them positionally, as it did then.
+_ORIGINAL_FIELDS = ("prompt", "model", "background", "quality")
+# Options sent as image_generation tool fields only when set: ours -> the tool's name.
+_OPTIONAL_TOOL_FIELDS = {
+    "image_model": "model",
+    "size": "size",
+    "output_compression": "output_compression",
+    "input_fidelity": "input_fidelity",
+    "moderation": "moderation",
+    "action": "action",
+}
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """What to ask for; part of the cache key, so identical options never pay twice."""
+
+    prompt: str | None = None
+    model: str = DEFAULT_MODEL
+    background: str = DEFAULT_BACKGROUND
+    quality: str = DEFAULT_QUALITY
+    image_model: str | None = None  # None: OpenAI's default image model
+    size: str | None = None  # None: not sent, OpenAI decides (auto)
+    output_format: str = DEFAULT_OUTPUT_FORMAT
+    output_compression: int | None = None
+    input_fidelity: str | None = None
+    moderation: str | None = None
+    action: str | None = None
+    detail: str = DEFAULT_DETAIL
+    # Opt-in: a model that refuses transparency gets one more try with an opaque background.
+    fallback_background: bool = False
+
+    @property
+    def effective_prompt(self) -> str:
+        """The prompt sent: the user's, else the default recreation prompt."""
+        return self.prompt if self.prompt and self.prompt.strip() else DEFAULT_PROMPT
+
+    def fingerprint(self) -> list[Any]:
+        """What changes the image, in a fixed order: the generation cache key and the
+        reprocessing manifest both hash this, so they agree on what counts as "the same".
+
+        Options added after the first release enter only when they differ from their
+        defaults, so keys and manifests written before they existed still match.
+        """
+        parts: list[Any] = [self.effective_prompt, self.model, self.background, self.quality]
+        added = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in _ORIGINAL_FIELDS and getattr(self, f.name) != f.default
+        }
+        return [*parts, added] if added else parts
+
+    def check(self) -> GenerationOptions:
+        """These options, refused before any call (naming the fix) when they cannot work."""
+        try:
+            for option in ("background", "quality", "output_format", "detail"):
+                check_choice(option, getattr(self, option))
+            for option in ("input_fidelity", "moderation", "action"):
+                if getattr(self, option) is not None:
+                    check_choice(option, getattr(self, option))
+            check_image_model(self.image_model)
+            if self.size is not None:
+                check_size(self.size)
+        except ValueError as exc:
+            raise InvalidOptionsError(str(exc)) from None
+        if self.background == "transparent" and self.output_format not in TRANSPARENT_FORMATS:
+            raise InvalidOptionsError(
+                f"A transparent background needs png or webp output, not {self.output_format}; "
+                "use --output-format png or webp, or --background opaque"
+            )
+        if self.output_compression is not None:
+            if self.output_format == "png":
+                raise InvalidOptionsError(
+                    "Output compression applies to webp and jpeg only; drop "
+                    "--output-compression or use --output-format webp or jpeg"
+                )
+            if not 0 <= self.output_compression <= 100:
+                raise InvalidOptionsError(
+                    f"Output compression must be 0 to 100, got {self.output_compression}"
+                )
+        return self
+
+    def tool(self) -> dict[str, Any]:
+        """The image_generation tool as sent: the fields we always set, then the ones set."""
+        tool: dict[str, Any] = {
+            "type": "image_generation",
+            "background": self.background,
+            "quality": self.quality,
+            "output_format": self.output_format,
+        }
+        for ours, theirs in _OPTIONAL_TOOL_FIELDS.items():
+            value = getattr(self, ours)
+            if value is not None:
+                tool[theirs] = value
+        return tool
+
+
+def responses_arguments(
+    image: EncodedImage,
+    options: GenerationOptions,
+    references: Sequence[ReferenceImage] = (),
+    mask: ReferenceImage | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.responses.create``: one user message, the tool forced.
+
+    The message holds the prompt, the input image, then each reference in order.
+    """
+    tool = options.tool()
+    if mask is not None:
+        tool["input_image_mask"] = mask.mask()
+    return {
+        "model": options.model,
+        "input": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": options.effective_prompt},
+                    {"type": "input_image", "image_url": image.data_url, "detail": options.detail},
+                    *(ref.item(options.detail) for ref in references),
+                ],
+            }
+        ],
+        "tools": [tool],
+        "tool_choice": {"type": "image_generation"},
+    }

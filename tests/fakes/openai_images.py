@@ -1,0 +1,124 @@
+"""The images the fake OpenAI server "generates", shaped by the request's image tool.
+
+The picture is the first decodable input image (or, without one, a solid 64x64 square
+coloured by the prompt). The tool decides the rest, as it does for the real API:
+``size`` ``WIDTHxHEIGHT`` gives exactly that many pixels (the picture scaled to fit,
+centred, the margin transparent), ``output_format`` the encoding (png and webp keep
+alpha; jpeg is flattened onto white; gif is palette; svg wraps a PNG), and
+``output_compression`` the webp/jpeg quality. Rebuilding from raw pixels drops metadata,
+so identical requests give identical bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from PIL import Image
+
+from .openai_requests import _image_tool, _input_image_urls, _prompt_of
+
+__all__ = ["FALLBACK_SIZE", "requested_size"]
+
+FALLBACK_SIZE = (64, 64)
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?:;[^;,]*)*;base64,(?P<data>.*)$", re.DOTALL)
+_SIZE = re.compile(r"^(?P<width>[1-9][0-9]{0,4})x(?P<height>[1-9][0-9]{0,4})$")
+# Beyond the API's largest size (3840x2160): refuse to allocate what a typo asks for.
+_MAX_PIXELS = 4096 * 4096
+
+
+def requested_size(tool: Mapping[str, Any]) -> tuple[int, int] | None:
+    """The tool's ``size`` as (width, height), or None for auto/absent/unparsable."""
+    match = _SIZE.match(str(tool.get("size", "")))
+    if match is None:
+        return None
+    width, height = int(match["width"]), int(match["height"])
+    return (width, height) if width * height <= _MAX_PIXELS else None
+
+
+def output_format(tool: Mapping[str, Any]) -> str:
+    """The format the image is encoded in (the API's default is png)."""
+    value = tool.get("output_format")
+    return value if value in ("png", "webp", "jpeg", "gif", "svg") else "png"
+
+
+def generated_image(request: Mapping[str, Any]) -> bytes:
+    """The generated image's bytes, in the tool's format and size."""
+    tool = _image_tool(request) or {}
+    image = _source_image(request)
+    size = requested_size(tool)
+    if size is not None and image.size != size:
+        image = _fit(image, size)
+    return _encode(image, output_format(tool), tool.get("output_compression"))
+
+
+def _source_image(request: Mapping[str, Any]) -> Image.Image:
+    for url in _input_image_urls(request):
+        image = _decode_data_url(url)
+        if image is not None:
+            return image
+    digest = hashlib.sha256(_prompt_of(request).encode()).digest()
+    return Image.new("RGBA", FALLBACK_SIZE, (digest[0], digest[1], digest[2], 255))
+
+
+def _fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``image`` scaled to fit inside ``size`` (aspect kept), centred on transparency."""
+    scale = min(size[0] / image.width, size[1] / image.height)
+    scaled = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resized = image.resize(scaled, Image.Resampling.LANCZOS)
+    canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    canvas.paste(resized, ((size[0] - scaled[0]) // 2, (size[1] - scaled[1]) // 2))
+    return canvas
+
+
+def _encode(image: Image.Image, fmt: str, compression: Any) -> bytes:
+    quality = compression if type(compression) is int and 0 <= compression <= 100 else 100
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        flat.save(out, format="JPEG", quality=quality)
+    elif fmt == "webp":
+        image.save(out, format="WEBP", quality=quality, lossless=quality == 100)
+    elif fmt == "gif":
+        image.save(out, format="GIF")
+    elif fmt == "svg":
+        return _svg(image)
+    else:
+        image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _svg(image: Image.Image) -> bytes:
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    href = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    width, height = image.size
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><image width="{width}" height="{height}" '
+        f'href="{href}"/></svg>'
+    ).encode()
+
+
+def _decode_data_url(url: str) -> Image.Image | None:
+    match = _DATA_URL.match(url)
+    if match is None:
+        return None
+    try:
+        data = base64.b64decode("".join(match["data"].split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            rgba = opened.convert("RGBA")
+    # Any decoder failure (truncated, unknown format, bomb) means "no usable image".
+    except Exception:
+        return None
+    return Image.frombytes("RGBA", rgba.size, rgba.tobytes())
