@@ -131,6 +131,25 @@ def test_artifacts_record_every_image(
     assert progress.data == 100.0  # type: ignore[attr-defined]
 
 
+def test_batch_results_and_artifacts_carry_each_images_cost_and_the_total(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kinds = ("text_input", "cached_text_input", "text_output", "image_input", "image_output")
+    prices = {"models": {m: dict.fromkeys(kinds, 1000.0) for m in ("gpt-5", "gpt-image-1.5")}}
+    (tmp_path / "prices.json").write_text(json.dumps(prices))
+    monkeypatch.setenv("IMAGE_PIPELINE_PRICES_FILE", str(tmp_path / "prices.json"))
+    report = process_images(images=_write_logos(tmp_path / "in", 2), image_model="gpt-image-1.5")
+    costs = [o.cost.usd for o in report.outcomes if o.cost is not None]
+    assert len(costs) == 2 and all(c is not None and c > 0 for c in costs)
+    assert report.cost.usd == pytest.approx(sum(c for c in costs if c is not None))
+    table = _latest_artifact("process-images-results")
+    rows = json.loads(table.data)  # type: ignore[attr-defined]
+    assert [row["cost_usd"] for row in rows] == [round(c or 0, 4) for c in costs]
+    assert f"Estimated cost: ${report.cost.usd:.4f}" in table.description  # type: ignore[attr-defined]
+    again = process_images(images=_write_logos(tmp_path / "in", 2), image_model="gpt-image-1.5")
+    assert again.cost.usd == 0 and again.cost.cached
+
+
 def test_a_global_concurrency_limit_is_shared_by_every_run(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

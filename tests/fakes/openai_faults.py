@@ -95,8 +95,12 @@ class Fault:
         return cls.api_error(429, message, "insufficient_quota", code="insufficient_quota")
 
     @classmethod
-    def server_error(cls, status: int = 500) -> Fault:
-        """5xx (the client retries these by itself)."""
+    def server_error(cls, status: int = 500, retry_after_ms: int | None = 10) -> Fault:
+        """5xx (the client retries these by itself).
+
+        ``retry-after-ms`` (which the openai client honours) keeps its own backoff of
+        0.5-8 s out of the tests' time; pass None for a 5xx without it.
+        """
         messages = {
             500: "The server had an error while processing your request. Sorry about that!",
             502: "Bad gateway.",
@@ -104,7 +108,8 @@ class Fault:
             504: "Gateway timeout.",
         }
         message = messages.get(status, "The server had an error while processing your request.")
-        return cls.api_error(status, message, "server_error")
+        headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else None
+        return cls.api_error(status, message, "server_error", headers=headers)
 
     @classmethod
     def timeout(cls, delay: float) -> Fault:
