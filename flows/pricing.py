@@ -83,11 +83,12 @@ class CostEstimate:
     cached: bool = False
     usage_reported: bool = True
     free_because: str = "cached"
+    saved_usd: float | None = None  # what a cache hit would have cost, when known
 
     @classmethod
-    def free(cls, because: str = "cached") -> CostEstimate:
+    def free(cls, because: str = "cached", saved_usd: float | None = None) -> CostEstimate:
         """No API call (a cache hit, an offline run), so nothing billed."""
-        return cls(usd=0.0, cached=True, free_because=because)
+        return cls(usd=0.0, cached=True, free_because=because, saved_usd=saved_usd)
 
     def describe(self) -> str:
         """The one line the CLI prints."""
@@ -100,6 +101,8 @@ class CostEstimate:
                 )
             return f"Estimated cost: unknown ({'; '.join(reasons)})"
         line = f"Estimated cost: ${self.usd:.4f}"
+        if self.cached and self.saved_usd:
+            return f"{line} ({self.free_because}, no API call; saved ${self.saved_usd:.4f})"
         if self.cached:
             return f"{line} ({self.free_because}, no API call)"
         if self.assumed_image_model:

@@ -306,4 +306,4 @@ def test_references_and_tool_options_from_the_command_line(
     assert again.returncode == 0, again.stderr
     assert len(openai_fake.responses_requests) == 1
     assert f"S3 URL:        s3://{s3.bucket}/{key}\n" in again.stdout
-    assert "Estimated cost: $0.0000 (cached, no API call)" in again.stdout
+    assert "Estimated cost: $0.0000 (cached, no API call; saved $" in again.stdout

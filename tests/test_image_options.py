@@ -208,7 +208,10 @@ def test_each_run_shows_its_cost_and_a_rerun_costs_nothing(
 
     again = process_image(image=str(logo_path), image_model="gpt-image-2.5-flare")
     assert again.cost is not None
-    assert again.cost.describe() == "Estimated cost: $0.0000 (cached, no API call)"
+    assert again.cost.usd == 0 and again.cost.saved_usd == pytest.approx(expected)
+    assert again.cost.describe() == (
+        f"Estimated cost: $0.0000 (cached, no API call; saved ${expected:.4f})"
+    )
 
 
 def test_a_bad_price_file_is_refused_before_any_call(

@@ -93,13 +93,13 @@ class _Steps:
 
     def price(self, generated: GeneratedImage, cached: bool) -> CostEstimate:
         """What this image cost: nothing when it came from the cache."""
-        if cached:
-            return CostEstimate.free()
         if self.request.generator.offline:
             return CostEstimate.free("offline")
         options = self.request.options
         table = load_price_table(settings().prices_file)
-        return estimate_cost(generated.usage, options.model, options.image_model, table)
+        # A cache hit's record keeps the usage it was paid for: that is what it saved.
+        paid = estimate_cost(generated.usage, options.model, options.image_model, table)
+        return CostEstimate.free(saved_usd=paid.usd) if cached else paid
 
     def save(self, generated: GeneratedImage) -> SavedImage:
         if self.inline:
