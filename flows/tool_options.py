@@ -44,7 +44,6 @@ REFUSED: dict[str, dict[str, str]] = {
 }
 # Formats that keep an alpha channel, so a transparent background survives.
 TRANSPARENT_FORMATS = ("png", "webp")
-MIME_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 _SIZE = re.compile(r"(\d{2,5})x(\d{2,5})")
 MAX_EDGE = 3840
 

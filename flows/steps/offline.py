@@ -60,11 +60,6 @@ def _decode(image: EncodedImage) -> bytes:
     return base64.b64decode(image.data_url.split(",", 1)[1])
 
 
-def recreate_as_transparent_png(image_bytes: bytes) -> bytes:
-    """RGBA PNG, border-connected uniform background cleared, long side >= 1024 px."""
-    return encode_as(recreate(image_bytes), "png")
-
-
 def recreate(image_bytes: bytes, size: str | None = None) -> Image.Image:
     """The input as RGBA, background cleared, upscaled (or fitted into ``WIDTHxHEIGHT``)."""
     with Image.open(io.BytesIO(image_bytes)) as opened:
