@@ -28,9 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from blocks.openai_credentials import OpenAICredentials
     from blocks.setup import save_blocks_from_env
+    from flows.cli_server import connect_and_announce
     from flows.errors import explain
 
     try:
+        connect_and_announce()  # the server the CLI and the flows use
         OpenAICredentials.register_type_and_schema(_sync=True)  # type: ignore[call-arg]
         saved = save_blocks_from_env(
             openai_name=args.openai_block,

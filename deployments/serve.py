@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--limit", type=int, default=None, help="most flow runs at once (default: no limit)"
     )
     args = parser.parse_args(argv)
+    from flows.cli_server import connect_and_announce
+
+    connect_and_announce()  # with no PREFECT_API_URL: the background server, started if need be
     serve(*build_deployments(), limit=args.limit)
 
 

@@ -147,6 +147,24 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_PRICES_FILE",
         description="JSON price table (USD per 1M tokens) overriding flows/prices.json.",
     )
+    server_port: int = Field(
+        default=4300,
+        ge=1024,
+        le=65535,
+        validation_alias="IMAGE_PIPELINE_SERVER_PORT",
+        description="Port of the background Prefect server on 127.0.0.1 (not 4200: see deploy).",
+    )
+    ephemeral_server: bool = Field(
+        default=False,
+        validation_alias="IMAGE_PIPELINE_EPHEMERAL_SERVER",
+        description="1: a temporary Prefect server per run instead of the background one.",
+    )
+    server_start_timeout: float = Field(
+        default=180.0,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_SERVER_START_TIMEOUT",
+        description="Seconds the background server may take to start (a first start migrates).",
+    )
     ca_bundle: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
@@ -215,9 +233,12 @@ def _explain(exc: ValidationError) -> str:
 
 def _expected(info: Any, message: str) -> str:
     kind = getattr(info, "annotation", None)
-    floor = "0 or more" if any(getattr(m, "ge", None) == 0 for m in info.metadata) else None
+    low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
+    if kind is int and high is not None:
+        return f"a whole number from {low} to {high}"
     if kind is int:
-        return f"a whole number, {floor}" if floor else "a positive whole number"
+        return "a whole number, 0 or more" if low == 0 else "a positive whole number"
     if kind is float:
         return "a positive number"
     return message.lower()

@@ -53,6 +53,10 @@ class ConfigurationError(ImagePipelineError, ValueError):
     """An IMAGE_PIPELINE_* variable holds a value we cannot use."""
 
 
+class LocalServerError(ImagePipelineError, RuntimeError):
+    """The background Prefect server cannot be started or reused (the message names the fix)."""
+
+
 class ImageNotFoundError(ImagePipelineError, FileNotFoundError):
     """A local image path does not exist."""
 

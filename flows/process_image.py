@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow
 
 from flows.inputs import parse_input
+from flows.local_server.connect import find_running_server
 from flows.parameters import (
     credential_parameters,
     generation_parameters,
@@ -19,6 +20,9 @@ from flows.pipeline.request import resolve_request
 from flows.pipeline.run import ProcessedImage, run_pipeline
 from flows.pipeline.tasks import cleanup_task
 from flows.steps.cleanup import prepare_work_dir
+
+# Called from Python with no Prefect API configured, use the background server if it is up.
+find_running_server()
 
 __all__ = ["ProcessedImage", "process_image"]
 

@@ -9,6 +9,7 @@ from prefect import flow
 
 from flows.batch.outcomes import BatchReport
 from flows.batch.runner import finish_batch, run_batch
+from flows.local_server.connect import find_running_server
 from flows.parameters import (
     ConcurrencyParam,
     ImagesParam,
@@ -20,6 +21,9 @@ from flows.parameters import (
 )
 from flows.pipeline.request import resolve_request
 from flows.steps.cleanup import prepare_work_dir
+
+# Called from Python with no Prefect API configured, use the background server if it is up.
+find_running_server()
 
 
 @flow(name="process-images", log_prints=False)

@@ -22,6 +22,7 @@ from flows.batch.manifest import (
 )
 from flows.batch.outcomes import BatchReport, ImageOutcome
 from flows.batch.runner import finish_batch, run_batch
+from flows.local_server.connect import find_running_server
 from flows.parameters import (
     ConcurrencyParam,
     DestinationParam,
@@ -32,6 +33,9 @@ from flows.parameters import (
 )
 from flows.pipeline.request import PipelineRequest, resolve_request
 from flows.steps.cleanup import prepare_work_dir
+
+# Called from Python with no Prefect API configured, use the background server if it is up.
+find_running_server()
 
 
 @task(name="list-sources")

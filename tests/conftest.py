@@ -6,8 +6,10 @@ developer configuration (keys, AWS profiles) leaks into the tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ os.environ.update(
     {
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "IMAGE_PIPELINE_RETRY_DELAY_SECONDS": "0.02",
+        # Never join (or start) a developer's background Prefect server; the tests of it
+        # (test_local_server.py) give each process its own PREFECT_HOME and unset this.
+        "IMAGE_PIPELINE_EPHEMERAL_SERVER": "1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_CONFIG_FILE": os.devnull,
@@ -33,36 +38,99 @@ os.environ.update(
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
+from prefect.context import refresh_global_settings_context  # noqa: E402
 from prefect.settings import (  # noqa: E402
-    PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_RESULTS_LOCAL_STORAGE_PATH,
     temporary_settings,
 )
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from flows.local_server.manager import ensure_server, stop_server  # noqa: E402
 from tests.fake_clients import API_KEY, close_open_clients  # noqa: E402
 from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
 from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from tests.fakes.s3_faults import S3FaultProxy  # noqa: E402
+from tests.prefect_server import free_port  # noqa: E402
 
 TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
-def prefect_api_url() -> Iterator[str]:
-    """One Prefect test server for the session; its URL lets subprocesses share it.
+def prefect_api_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    no_server_left_behind: None,  # set up first, so it checks after this server stopped
+) -> Iterator[str]:
+    """One Prefect server for the session (per xdist worker); its URL lets subprocesses share it.
+
+    Started the way the CLI starts its background server (flows.local_server), so its
+    database is a copy of the migrated template: ready in ~6 s where prefect_test_harness,
+    migrating a fresh database, took ~20-25 s. Coverage is kept out of it (it runs none of
+    our code, and tracing slows its start by seconds).
 
     Flow-run heartbeats are off: a sync flow joins its heartbeat thread for up to a second
     as it ends (measured: 1.13 s per trivial flow with them, 0.15-0.20 s without), and no
     test is about crash detection by heartbeat.
     """
-    with (
-        prefect_test_harness(server_startup_timeout=120),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield str(PREFECT_API_URL.value())
+    home = tmp_path_factory.mktemp("prefect-server").resolve()
+    traced = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("COVERAGE_PROCESS")}
+    try:
+        ensured = ensure_server(home, free_port(), start_timeout_s=180, seed=True)
+    finally:
+        os.environ.update(traced)
+    # In the environment and the global settings too, so threads with a fresh context and
+    # subprocesses see this server (as prefect_test_harness arranges).
+    os.environ["PREFECT_API_URL"] = ensured.state.api_url
+    refresh_global_settings_context()
+    try:
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield ensured.state.api_url
+            _drain_prefect_workers()
+    finally:
+        stop_server(home)
+        del os.environ["PREFECT_API_URL"]
+        refresh_global_settings_context()
+
+
+def _drain_prefect_workers() -> None:
+    """Send queued logs and events before the server stops (or they fail at exit)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(RuntimeError):  # never started
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session, fail if a Prefect server a test started still runs."""
+    root = str(tmp_path_factory.getbasetemp())
+    yield
+    left = prefect_servers_under(root)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    assert not left, f"Prefect servers left running by the tests (now killed): {left}"
+
+
+def prefect_servers_under(root: str) -> list[int]:
+    """Live `prefect server start` processes whose PREFECT_HOME lies under ``root``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        homes = [v[len(b"PREFECT_HOME=") :] for v in environ if v.startswith(b"PREFECT_HOME=")]
+        if (
+            b"server" in argv
+            and b"start" in argv
+            and any(h.startswith(root.encode()) for h in homes)
+        ):
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,185 @@
+"""Reuse, replace or start the background server, one process at a time (a file lock).
+
+The lock is ``fcntl.flock`` on a file under PREFECT_HOME: the kernel releases it when its
+holder exits, however it exits, so a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from flows.errors import LocalServerError
+from flows.local_server.database import seed_database
+from flows.local_server.process import (
+    launch,
+    launched_here,
+    looks_like_server,
+    pid_alive,
+    probe,
+    terminate,
+    wait_healthy,
+)
+from flows.local_server.state import (
+    LOCK_FILE,
+    LOG_FILE,
+    ServerState,
+    forget_state,
+    read_state,
+    write_state,
+)
+
+STOP_HINT = "process-image --stop-server"
+
+
+@dataclass(frozen=True)
+class Ensured:
+    """The server to use, and what had to happen to get it (for the one line we print)."""
+
+    state: ServerState
+    started: bool
+    replaced: str | None = None  # why an earlier server was stopped first
+
+
+def prefect_version() -> str:
+    """The installed Prefect, as a server reports it at /api/admin/version."""
+    return version("prefect")
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def runs_our_server(state: ServerState, home: Path) -> bool:
+    """The recorded process is a Prefect server for ``home`` on its port (maybe still starting)."""
+    return (
+        state.prefect_home == str(home)
+        and pid_alive(state.pid)
+        and looks_like_server(state.pid, state.port)
+    )
+
+
+def is_serving(state: ServerState, home: Path) -> bool:
+    """The recorded server is up: ours, alive, and answering as Prefect on its port."""
+    return runs_our_server(state, home) and probe(state.port).is_prefect
+
+
+def _launch(home: Path, port: int, seed: bool) -> ServerState:
+    _check_port_free(port, home)
+    if seed:
+        seed_database(home, prefect_version())
+    fresh = ServerState(
+        pid=launch(home, port),
+        port=port,
+        prefect_version=prefect_version(),
+        prefect_home=str(home),
+    )
+    # Recorded before it is ready, so a run killed while waiting can still find and stop it.
+    write_state(home, fresh)
+    return fresh
+
+
+def start_early(home: Path, port: int, *, seed: bool) -> None:
+    """Launch a server without waiting for it, unless one of ours runs already.
+
+    The CLI calls this before its own imports (~2.5 s), so the server starts meanwhile;
+    ensure_server then waits for it. Problems are left for ensure_server to report.
+    """
+    with _locked(home):
+        state = read_state(home)
+        if state is not None and runs_our_server(state, home):
+            return
+        forget_state(home)
+        with suppress(LocalServerError):
+            _launch(home, port, seed)
+
+
+def ensure_server(home: Path, port: int, start_timeout_s: float, *, seed: bool) -> Ensured:
+    """The server for ``home``: the running one if it fits, otherwise a fresh one on ``port``.
+
+    ``seed``: a new database may start as a copy of the migrated template (flows.local_server
+    .database); false when the user configured a database of their own.
+    """
+    with _locked(home):
+        replaced = None
+        state = read_state(home)
+        try:
+            if state is not None and runs_our_server(state, home):
+                wait_healthy(state, home, start_timeout_s)  # at once unless it is still starting
+                if state.prefect_version == prefect_version():
+                    return Ensured(state, started=launched_here(state.pid))
+                replaced = f"it ran Prefect {state.prefect_version}, this is {prefect_version()}"
+                terminate(state.pid)
+            forget_state(home)
+            fresh = _launch(home, port, seed)
+            wait_healthy(fresh, home, start_timeout_s)
+        except LocalServerError:
+            forget_state(home)
+            raise
+        return Ensured(fresh, started=True, replaced=replaced)
+
+
+def _check_port_free(port: int, home: Path) -> None:
+    found = probe(port, identify=True)
+    if not found.listening:
+        return
+    fix = "set IMAGE_PIPELINE_SERVER_PORT to a free port, or set PREFECT_API_URL to use it"
+    if found.is_prefect and found.prefect_home not in (None, str(home)):
+        raise LocalServerError(
+            f"Port {port} is taken by a Prefect server for another PREFECT_HOME "
+            f"({found.prefect_home}); stop it with `PREFECT_HOME={found.prefect_home} "
+            f"{STOP_HINT}`, or {fix}"
+        )
+    what = "a Prefect server process-image did not start" if found.is_prefect else "another program"
+    raise LocalServerError(f"Port {port} on 127.0.0.1 is in use by {what}; {fix}")
+
+
+def stop_server(home: Path) -> str:
+    """Stop the recorded server; says what happened."""
+    with _locked(home):
+        state = read_state(home)
+        if state is None:
+            return f"No local Prefect server recorded under {home}."
+        forget_state(home)
+        if not is_serving(state, home):
+            return f"The local Prefect server (pid {state.pid}) had already stopped."
+        terminate(state.pid)
+        return f"Stopped the local Prefect server on {state.ui_url} (pid {state.pid})."
+
+
+def server_status(home: Path) -> tuple[bool, str]:
+    """(running, what to tell the user) for the server recorded under ``home``."""
+    state = read_state(home)
+    if state is None:
+        return False, f"No local Prefect server is running for PREFECT_HOME={home}."
+    if not is_serving(state, home):
+        return False, (
+            f"The local Prefect server recorded under {home} (pid {state.pid}) is not running; "
+            "the next run starts a fresh one."
+        )
+    return True, (
+        f"Local Prefect server running: UI {state.ui_url}, pid {state.pid}, Prefect "
+        f"{state.prefect_version}, PREFECT_HOME={home}, log {home / LOG_FILE}. "
+        f"Stop it with `{STOP_HINT}`."
+    )
+
+
+def lost_server(state: ServerState, home: Path) -> str | None:
+    """If the server a run was using has gone: the sentence saying so and what to do."""
+    if is_serving(state, home):
+        return None
+    return (
+        f"the local Prefect server on {state.ui_url} (pid {state.pid}) stopped during the run; "
+        f"run the command again to start a fresh one (its log: {home / LOG_FILE})"
+    )

@@ -1,0 +1,343 @@
+"""The background Prefect server the CLI starts and reuses (flows.local_server), for real.
+
+Each test has its own PREFECT_HOME and port, runs `process-image` as a user does (a fresh
+process), and stops what it started; conftest checks at the end of the session that no
+server of the suite is left running.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from flows.local_server.database import template_for
+from flows.local_server.manager import stop_server
+from flows.local_server.process import pid_alive
+from flows.local_server.state import STATE_FILE, ServerState, read_state, write_state
+from tests.conftest import S3Env, prefect_servers_under
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.prefect_server import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "logo.png"
+STARTED = "Started a local Prefect server in the background"
+# Coverage tracing a Prefect server slows its start by seconds and covers nothing of ours.
+_UNTRACED = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
+
+
+@dataclass
+class LocalHome:
+    """A PREFECT_HOME with no API configured: what a user's terminal looks like."""
+
+    home: Path
+    port: int
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_API_URL", "PREFECT_RESULTS_", *_UNTRACED))
+            and k != "IMAGE_PIPELINE_EPHEMERAL_SERVER"
+        }
+        env.update(
+            {
+                "PREFECT_HOME": str(self.home),
+                "IMAGE_PIPELINE_SERVER_PORT": str(self.port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def command(self, *args: str) -> list[str]:
+        # The console script's entry point, as `process-image` runs it (early start included).
+        return [sys.executable, "-c", "from flows.cli import console_main; console_main()", *args]
+
+    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.home.parent,
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+
+    def state(self) -> ServerState:
+        found = read_state(self.home)
+        assert found is not None, f"no {STATE_FILE} under {self.home}"
+        return found
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[Callable[[str], LocalHome]]:
+    """Make PREFECT_HOMEs (each with its own port); stop their servers at the end."""
+    made: list[LocalHome] = []
+
+    def make(name: str) -> LocalHome:
+        home = LocalHome(tmp_path / name, free_port())
+        home.home.mkdir()
+        made.append(home)
+        return home
+
+    yield make
+    for home in made:
+        stop_server(home.home)
+
+
+@pytest.fixture
+def local_home(homes: Callable[[str], LocalHome]) -> LocalHome:
+    return homes("prefect-home")
+
+
+@pytest.fixture
+def second_home(homes: Callable[[str], LocalHome]) -> LocalHome:
+    return homes("other-home")
+
+
+def _offline(home: LocalHome, **extra: str) -> subprocess.CompletedProcess[str]:
+    return home.run("--offline", "-i", str(SAMPLE), OPENAI_API_KEY="", **extra)
+
+
+def test_first_run_starts_one_server_and_later_runs_reuse_it(local_home: LocalHome) -> None:
+    first = _offline(local_home)
+    assert first.returncode == 0, first.stderr
+    assert f"{STARTED}: UI at http://127.0.0.1:{local_home.port}; stop it with" in first.stdout
+    assert "Prefect UI for this run: http://127.0.0.1:" in first.stdout
+    state = local_home.state()
+    assert state.port == local_home.port and state.prefect_version == version("prefect")
+    assert state.prefect_home == str(local_home.home)
+
+    second = _offline(local_home)
+    assert second.returncode == 0, second.stderr
+    assert STARTED not in second.stdout
+    assert local_home.state() == state  # the same server, reused
+
+    status = local_home.run("--server-status")
+    assert status.returncode == 0
+    assert f"UI http://127.0.0.1:{local_home.port}, pid {state.pid}" in status.stdout
+
+    stopped = local_home.run("--stop-server")
+    assert f"Stopped the local Prefect server on http://127.0.0.1:{local_home.port}" in (
+        stopped.stdout
+    )
+    assert not pid_alive(state.pid) and read_state(local_home.home) is None
+    after = local_home.run("--server-status")
+    assert after.returncode == 3 and "No local Prefect server is running" in after.stdout
+
+
+def test_the_server_listens_on_loopback_only(local_home: LocalHome) -> None:
+    assert _offline(local_home).returncode == 0
+    port_hex = f"{local_home.port:04X}"
+    listening = [
+        line.split()[1]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
+    ]
+    assert listening == [f"0100007F:{port_hex}"]  # 127.0.0.1, nothing on 0.0.0.0
+    assert not any(
+        line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
+        for line in Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    )
+
+
+def test_two_runs_at_the_same_moment_start_one_server(local_home: LocalHome) -> None:
+    runs = [
+        subprocess.Popen(
+            local_home.command("--offline", "-i", str(SAMPLE)),
+            cwd=local_home.home.parent,
+            env=local_home.env(OPENAI_API_KEY=""),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=240) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    assert sum(out.count(STARTED) for out, _ in outputs) == 1
+    servers = _servers_for(local_home.home)
+    assert servers == [local_home.state().pid]
+
+
+def test_a_stale_state_file_is_replaced_by_a_fresh_server(local_home: LocalHome) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_state(
+        local_home.home,
+        ServerState(gone.pid, local_home.port, version("prefect"), str(local_home.home)),
+    )
+    done = _offline(local_home)
+    assert done.returncode == 0, done.stderr
+    assert STARTED in done.stdout
+    assert local_home.state().pid != gone.pid and pid_alive(local_home.state().pid)
+
+
+class _NotPrefect(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_port_taken_by_another_program_is_a_clear_error(local_home: LocalHome) -> None:
+    squatter = ThreadingHTTPServer(("127.0.0.1", local_home.port), _NotPrefect)
+    thread = threading.Thread(target=squatter.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = _offline(local_home)
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert done.returncode == 1
+    assert (
+        f"Port {local_home.port} on 127.0.0.1 is in use by another program; set "
+        "IMAGE_PIPELINE_SERVER_PORT to a free port" in done.stderr
+    )
+    assert read_state(local_home.home) is None and _servers_for(local_home.home) == []
+
+
+def test_a_server_of_another_home_on_the_port_is_named(
+    local_home: LocalHome, second_home: LocalHome
+) -> None:
+    assert _offline(local_home).returncode == 0
+    second_home.port = local_home.port
+    done = _offline(second_home)
+    assert done.returncode == 1
+    assert f"Port {local_home.port} is taken by a Prefect server for another PREFECT_HOME " in (
+        done.stderr
+    )
+    assert f"`PREFECT_HOME={local_home.home} process-image --stop-server`" in done.stderr
+    assert _servers_for(second_home.home) == []
+
+
+def test_a_server_of_another_prefect_version_is_replaced(local_home: LocalHome) -> None:
+    assert _offline(local_home).returncode == 0
+    old = local_home.state()
+    write_state(local_home.home, ServerState(old.pid, old.port, "3.0.0", old.prefect_home))
+    done = _offline(local_home)
+    assert done.returncode == 0, done.stderr
+    assert f"{STARTED} (replacing the previous one: it ran Prefect 3.0.0, this is " in (done.stdout)
+    assert not pid_alive(old.pid)
+    assert local_home.state().prefect_version == version("prefect")
+
+
+def test_a_server_that_dies_mid_run_is_reported_and_the_next_run_recovers(
+    local_home: LocalHome, openai_fake: FakeOpenAIServer, s3: S3Env
+) -> None:
+    assert _offline(local_home).returncode == 0  # the server is up before the timed part
+    server = local_home.state()
+    openai_fake.latency = 3.0
+    run = subprocess.Popen(
+        local_home.command("-i", str(SAMPLE)),
+        cwd=local_home.home.parent,
+        env=local_home.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert openai_fake.wait_until(lambda: openai_fake.in_flight == 1, timeout=120)
+        os.killpg(server.pid, signal.SIGKILL)
+        _, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 1
+    assert (
+        f"the local Prefect server on http://127.0.0.1:{local_home.port} (pid {server.pid}) "
+        "stopped during the run; run the command again to start a fresh one" in err
+    )
+    openai_fake.latency = 0.0
+    again = local_home.run("-i", str(SAMPLE))
+    assert again.returncode == 0, again.stderr
+    assert STARTED in again.stdout
+
+
+def test_ephemeral_server_leaves_nothing_running(local_home: LocalHome) -> None:
+    done = _offline(local_home, IMAGE_PIPELINE_EPHEMERAL_SERVER="1")
+    assert done.returncode == 0, done.stderr
+    assert STARTED not in done.stdout and "Prefect UI for this run" not in done.stdout
+    flag = local_home.run("--offline", "--ephemeral-server", "-i", str(SAMPLE), OPENAI_API_KEY="")
+    assert flag.returncode == 0, flag.stderr
+    assert read_state(local_home.home) is None and _servers_for(local_home.home) == []
+
+
+def test_flows_from_python_and_blocks_use_the_running_server(local_home: LocalHome) -> None:
+    assert _offline(local_home).returncode == 0
+    api_url = local_home.state().api_url
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import flows.process_image\n"
+            "from prefect.settings import PREFECT_API_URL\n"
+            "print(PREFECT_API_URL.value())",
+        ],
+        cwd=REPO,
+        env=local_home.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.stdout.strip() == api_url, probe.stderr
+    saved = subprocess.run(
+        [sys.executable, "-m", "blocks", "--skip-openai"],
+        cwd=REPO,
+        env=local_home.env(ARTIFACTS_BUCKET="some-bucket"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert STARTED not in saved.stdout
+    assert "s3-bucket/images" in _block_names(api_url)
+
+
+def test_the_database_template_is_at_prefects_migration_head(tmp_path: Path) -> None:
+    import prefect.server.database
+    from alembic.script import ScriptDirectory
+
+    template = template_for(version("prefect"))
+    assert template.exists(), "run scripts/make-db-template after upgrading Prefect"
+    scripts = Path(prefect.server.database.__file__).parent / "_migrations"
+    # Prefect keeps one migration history per database dialect (its env.py picks the folder).
+    history = ScriptDirectory(str(scripts), version_locations=[str(scripts / "versions/sqlite")])
+    head = history.get_current_head()
+    assert head is not None
+    database = tmp_path / "prefect.db"
+    database.write_bytes(gzip.decompress(template.read_bytes()))
+    with sqlite3.connect(database) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        flow_runs = connection.execute("SELECT count(*) FROM flow_run").fetchone()[0]
+    assert revision == head and flow_runs == 0
+
+
+def _servers_for(home: Path) -> list[int]:
+    return prefect_servers_under(str(home))
+
+
+def _block_names(api_url: str) -> list[str]:
+    import httpx
+
+    listing = httpx.post(f"{api_url}/block_documents/filter", json={}, timeout=10).json()
+    return [f"{doc['block_type']['slug']}/{doc['name']}" for doc in listing]
