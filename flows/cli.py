@@ -24,6 +24,7 @@ from flows.cli_server import (
     add_server_flags,
     connect_and_announce,
     explain_lost_server,
+    restarting_if_lost,
     run_link,
     server_command,
     without_heartbeats,
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         banner(args.offline)
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
         _startup_done()
-        with without_heartbeats():
+        with without_heartbeats(), restarting_if_lost(connection):
             run = _run_one if len(inputs) == 1 else _run_batch
             code, flow_run_id = run(args, inputs)
         link = run_link(connection, flow_run_id)

@@ -95,6 +95,28 @@ def explain_lost_server(connection: Connection) -> str | None:
 
 
 @contextmanager
+def restarting_if_lost(connection: Connection) -> Iterator[None]:
+    """While a run uses our background server, start a fresh one if it dies.
+
+    Prefect's client retries a refused connection with backoff (2 s, 4 s ... 32 s) once it
+    has connected before, and the database outlives the server, so a server back on the
+    same port within seconds lets the run go on where it was.
+    """
+    state = connection.state
+    if state is None:
+        yield
+        return
+    from flows.local_server.watch import ServerWatch
+
+    with ServerWatch(state, connection.home, on_restart=_say_restarted):
+        yield
+
+
+def _say_restarted(ui_url: str) -> None:
+    say(f"  (the local Prefect server stopped; started a fresh one at {ui_url}, the run goes on)")
+
+
+@contextmanager
 def without_heartbeats() -> Iterator[None]:
     """A sync flow joins its heartbeat thread (up to 1 s) as it ends; a terminal run needs none.
 
