@@ -7,19 +7,17 @@ reference's step-by-step output; the same lines still reach the run's log in the
 from __future__ import annotations
 
 import argparse
-import atexit
 import faulthandler
-import gc
 import inspect
 import os
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.cli_process import startup_done
 from flows.cli_server import (
     add_server_flags,
     connect_and_announce,
@@ -196,7 +194,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         generation_options(_options(args))
         banner(args.offline)
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
-        _startup_done()
+        startup_done()
         with without_heartbeats(), restarting_if_lost(connection):
             run = _run_one if len(inputs) == 1 else _run_batch
             code, flow_run_id = run(args, inputs)
@@ -260,42 +258,7 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
     return EXIT_OK, flow_run_id
 
 
-def _startup_done() -> None:
-    """Collect garbage again (console_main paused it), sparing what the imports built."""
-    from flows.process_image import process_image  # noqa: F401 - the last big import
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-# Flags after which no run follows, or that ask for no background server.
-_EARLY_START_EXCEPTIONS = {"-h", "--help", "--server-status", "--stop-server", "--ephemeral-server"}
-
-
-def console_main() -> None:
-    """The ``process-image`` command: main(), then exit without tearing the interpreter down.
-
-    Finalising the ~2,000 modules Prefect, openai and boto3 load took 0.7-1.7 s here, longer
-    than the run of a cached image. Exit handlers still run first (Prefect drains its log and
-    event queues in them; coverage saves its data), and both streams are flushed.
-    """
-    # Imports make ~2,000 modules of long-lived objects, and the collector keeps rescanning
-    # them: collecting only after startup (_startup_done) saved ~0.4 s a run here.
-    gc.disable()
-    argv = sys.argv[1:]
-    if argv and not _EARLY_START_EXCEPTIONS.intersection(argv):
-        from flows.local_server.connect import prepare_early
-
-        # Only a head start: whatever goes wrong here, connect_and_announce meets and reports.
-        with suppress(Exception):
-            prepare_early()
-    code = main(argv)
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
+    from flows.cli_process import console_main
+
     console_main()

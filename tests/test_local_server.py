@@ -65,7 +65,12 @@ class LocalHome:
 
     def command(self, *args: str) -> list[str]:
         # The console script's entry point, as `process-image` runs it (early start included).
-        return [sys.executable, "-c", "from flows.cli import console_main; console_main()", *args]
+        return [
+            sys.executable,
+            "-c",
+            "from flows.cli_process import console_main; console_main()",
+            *args,
+        ]
 
     def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
