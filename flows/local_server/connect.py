@@ -100,19 +100,18 @@ def prepare_early() -> None:
     config = settings()
     if config.ephemeral_server:
         return
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().resolve()
+    home = _home_from_environment()
     state = read_state(home)
     if state and state.prefect_version == prefect_version() and is_serving(state, home):
         os.environ["PREFECT_API_URL"] = state.api_url  # Prefect reads it as it is imported
         return
-    seed = not any(name in os.environ for name in _DATABASE_VARIABLES)
-    start_early(home, config.server_port, seed=seed)
+    # No database setting anywhere (checked above), so the default SQLite file: seedable.
+    start_early(home, config.server_port, seed=True)
 
 
-_DATABASE_VARIABLES = (
-    "PREFECT_API_DATABASE_CONNECTION_URL",
-    "PREFECT_SERVER_DATABASE_CONNECTION_URL",
-)
+def _home_from_environment() -> Path:
+    # Prefect's own default, read without importing Prefect (a profile cannot move the home).
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().resolve()
 
 
 def _other_settings_may_apply() -> bool:
@@ -134,7 +133,7 @@ def _read(name: str) -> str:
 
 
 def _profile_sets_anything() -> bool:
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    home = _home_from_environment()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
     try:
         profiles = tomllib.loads(path.read_text(encoding="utf-8"))
