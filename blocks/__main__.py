@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from blocks.names import (
     DEFAULT_AWS_CREDENTIALS_BLOCK,
+    DEFAULT_CACHE_BLOCK,
     DEFAULT_OPENAI_BLOCK,
     DEFAULT_S3_BUCKET_BLOCK,
 )
@@ -23,6 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="default: %(default)s",
     )
     parser.add_argument("--s3-block", default=DEFAULT_S3_BUCKET_BLOCK, help="default: %(default)s")
+    parser.add_argument(
+        "--cache-block",
+        default=DEFAULT_CACHE_BLOCK,
+        help="name of the shared cache's block, saved when IMAGE_PIPELINE_CACHE_BUCKET is set "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--skip-openai", action="store_true", help="save only the AWS blocks")
     args = parser.parse_args(argv)
 
@@ -39,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             aws_name=args.aws_block,
             bucket_name=args.s3_block,
             include_openai=not args.skip_openai,
+            cache_name=args.cache_block,
         )
     except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback
         print(f"✗ Could not save blocks: {explain(exc)}", file=sys.stderr)

@@ -8,6 +8,7 @@ from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 
 from blocks.names import (
     DEFAULT_AWS_CREDENTIALS_BLOCK,
+    DEFAULT_CACHE_BLOCK,
     DEFAULT_OPENAI_BLOCK,
     DEFAULT_S3_BUCKET_BLOCK,
 )
@@ -60,8 +61,10 @@ def save_blocks_from_env(
     aws_name: str = DEFAULT_AWS_CREDENTIALS_BLOCK,
     bucket_name: str = DEFAULT_S3_BUCKET_BLOCK,
     include_openai: bool = True,
+    cache_name: str = DEFAULT_CACHE_BLOCK,
 ) -> list[SavedBlock]:
-    """Save (overwriting) the OpenAI, AWS credentials and S3 bucket blocks."""
+    """Save (overwriting) the OpenAI, AWS credentials and S3 bucket blocks, and the shared
+    cache's bucket block when IMAGE_PIPELINE_CACHE_BUCKET is set."""
     saved: list[SavedBlock] = []
     if include_openai:
         openai_block = openai_block_from_env()
@@ -81,4 +84,21 @@ def save_blocks_from_env(
     bucket = S3Bucket(bucket_name=resolve_bucket_name(), credentials=credentials)
     bucket.save(bucket_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
     saved.append(SavedBlock("s3-bucket", bucket_name, f"bucket {bucket.bucket_name}"))
+    cache = cache_block_from_env(credentials)
+    if cache is not None:
+        cache.save(cache_name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+        where = f"bucket {cache.bucket_name}, folder {cache.bucket_folder}"
+        saved.append(SavedBlock("s3-bucket", cache_name, f"shared cache: {where}"))
     return saved
+
+
+def cache_block_from_env(credentials: AwsCredentials) -> S3Bucket | None:
+    """IMAGE_PIPELINE_CACHE_BUCKET and _FOLDER as an S3Bucket block; None when unset."""
+    config = settings()
+    if not config.cache_bucket:
+        return None
+    return S3Bucket(
+        bucket_name=config.cache_bucket,
+        bucket_folder=config.cache_folder.strip("/"),
+        credentials=credentials,
+    )

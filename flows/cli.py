@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import inspect
+import logging
 import os
 import signal
 import sys
@@ -113,12 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_flags(parser)
     parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
     parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
+    parser.add_argument(
+        "--cache-block",
+        help="S3Bucket block holding the cache every host shares "
+        "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
+    )
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
     return parser
 
 
 def _quiet_prefect_console(debug: bool) -> None:
+    # A run waiting for another one's generation says so (flows.cache.locks).
+    waits = logging.StreamHandler(sys.stdout)
+    waits.setFormatter(logging.Formatter("  … %(message)s"))
+    locks_log = logging.getLogger("flows.cache.locks")
+    locks_log.addHandler(waits)
+    locks_log.setLevel(logging.INFO)
     # Must happen before prefect is imported: its logging config reads these once.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if debug else "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -178,6 +190,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "offline": args.offline,
         "openai_credentials_block": args.openai_block,
         "s3_bucket_block": args.s3_block,
+        "cache_block": args.cache_block,
     }
 
 

@@ -165,6 +165,37 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_SERVER_START_TIMEOUT",
         description="Seconds the background server may take to start (a first start migrates).",
     )
+    cache_block: str | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_CACHE_BLOCK",
+        description="S3Bucket block holding cache records every host shares (else local).",
+    )
+    cache_bucket: str | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_CACHE_BUCKET",
+        description="Bucket python -m blocks saves as the image-cache block.",
+    )
+    cache_folder: str = Field(
+        default="cache",
+        validation_alias="IMAGE_PIPELINE_CACHE_FOLDER",
+        description="Folder of the cache bucket that holds the records and images.",
+    )
+    lock_url: SecretStr | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_LOCK_URL",
+        description="redis://host:port/db: locks shared by every host (else per host).",
+    )
+    lock_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_LOCK_LEASE_SECONDS",
+        description="How long a dead holder's Redis lock lasts (live holders renew it).",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_PUBLIC_BASE_URL",
+        description="Public URLs become {base}/{key} (MinIO, R2); wins over CLOUDFRONT_DOMAIN.",
+    )
     ca_bundle: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
@@ -184,7 +215,19 @@ class Settings(BaseSettings):
         # 50_000_000 reads better than 50000000 in an environment file.
         return value.replace("_", "") if isinstance(value, str) else value
 
-    @field_validator("aws_region", "artifacts_bucket", "openai_limit_name", "s3_endpoint_url")
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.strip().rstrip("/") or None if value is not None else None
+
+    @field_validator(
+        "aws_region",
+        "artifacts_bucket",
+        "openai_limit_name",
+        "s3_endpoint_url",
+        "cache_block",
+        "cache_bucket",
+    )
     @classmethod
     def _stripped(cls, value: str | None) -> str | None:
         return value.strip() if value is not None else None

@@ -76,6 +76,7 @@ def upload_image_to_s3(
         bucket=resolve_bucket_name(),
         region=config.aws_region,
         cloudfront_domain=config.cloudfront_domain,
+        public_base_url=config.public_base_url,
     )
     extension = EXTENSIONS.get(content_type(image_bytes), "png")
     key = build_object_key(s3_key_prefix, name, extension=extension)

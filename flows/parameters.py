@@ -88,8 +88,9 @@ def credential_parameters(
     *,
     openai_credentials_block: str | None = None,
     s3_bucket_block: str | None = None,
+    cache_block: str | None = None,
 ) -> None:
-    """Which saved blocks hold the OpenAI key and the bucket."""
+    """Which saved blocks hold the OpenAI key, the bucket and the shared cache."""
 
 
 DESCRIPTIONS: dict[str, str] = {
@@ -129,6 +130,10 @@ DESCRIPTIONS: dict[str, str] = {
     "offline": "Dry run: local Pillow generator and local storage, no key needed.",
     "openai_credentials_block": "Name of an OpenAI Credentials block; default: OPENAI_API_KEY.",
     "s3_bucket_block": "Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.",
+    "cache_block": (
+        "S3Bucket block holding the cache every host shares; default: "
+        "IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage."
+    ),
 }
 
 

@@ -52,6 +52,7 @@ from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from tests.fakes.s3_faults import S3FaultProxy  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
 
@@ -158,6 +159,13 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a random loopback port, for the locks every host shares."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @dataclass

@@ -245,7 +245,7 @@ def test_progress_updates_are_throttled_and_end_at_100() -> None:
 
 
 def test_a_step_lock_released_twice_is_not_an_error() -> None:
-    from flows.pipeline.caching import StepLockManager
+    from flows.cache.keys import StepLockManager
 
     locks = StepLockManager()  # type: ignore[no-untyped-call]
     locks.acquire_lock("key", holder="first")

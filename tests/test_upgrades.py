@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect._internal.result_records import ResultRecord
 
-from flows.pipeline.records import RecordSerializer, register_legacy_modules
+from flows.cache.records import RecordSerializer, register_legacy_modules
 from flows.process_image import process_image
 from flows.steps.generate import GeneratedImage
 from flows.steps.upload import PublishedImage

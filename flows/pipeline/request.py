@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.cache.storage import check_cache_block
 from flows.config import settings
 from flows.parameters import generation_parameters
 from flows.pipeline.targets import (
@@ -36,6 +37,7 @@ class PipelineRequest:
     keep_temp: bool = False
     references: PreparedReferences = field(default_factory=PreparedReferences)
     mask: ReferenceImage | None = None
+    cache_block: str | None = None  # None: this host's Prefect result storage
 
 
 def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
@@ -56,6 +58,11 @@ def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> Pipe
     generator = resolve_generator_target(offline, parameters["openai_credentials_block"])
     store = resolve_store_target(offline=offline, s3_bucket_block=parameters["s3_bucket_block"])
     mask = parameters.get("mask")
+    # Honoured offline too: the generator kind is part of every key, so offline records
+    # never answer a real request.
+    cache_block = parameters.get("cache_block") or settings().cache_block
+    if cache_block:
+        check_cache_block(cache_block)  # a wrong name fails now, not after paying
     return PipelineRequest(
         options=options,
         s3_prefix=parameters["s3_prefix"],
@@ -66,4 +73,5 @@ def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> Pipe
             parameters.get("reference_images") or [], main_input, store.s3_client
         ),
         mask=prepare_mask(mask, store.s3_client) if mask else None,
+        cache_block=cache_block,
     )

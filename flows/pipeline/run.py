@@ -17,6 +17,7 @@ from pathlib import Path
 from prefect.transactions import CommitMode, transaction
 from pydantic import BaseModel
 
+from flows.cache.storage import with_cache
 from flows.config import settings
 from flows.inputs import ImageInput, parse_input
 from flows.pipeline.reporter import Reporter, StepReporter
@@ -80,7 +81,8 @@ class _Steps:
         self, encoded: EncodedImage, source: ImageInput, label: str
     ) -> tuple[GeneratedImage, bool]:
         """The image and whether it came from the cache (no API call)."""
-        state = retrying(generate_task)(
+        generate = with_cache(retrying(generate_task), self.request.cache_block)
+        state = generate(
             encoded,
             self.request.options,
             self.request.generator,
@@ -108,7 +110,7 @@ class _Steps:
 
     def upload(self, saved: SavedImage, name: str) -> PublishedImage:
         filename = output_filename(f"generated_{name}", saved.extension)
-        upload = retrying(upload_task)
+        upload = with_cache(retrying(upload_task), self.request.cache_block)
         return upload(saved, filename, self.request.s3_prefix, self.request.store, label=name)
 
     def cleanup(self, paths: list[str]) -> None:

@@ -46,7 +46,7 @@ class GeneratorTarget:
             check_openai_key(self.credentials_block)
 
 
-# The fields are part of the upload cache key (flows.pipeline.caching): renaming or
+# The fields are part of the upload cache key (flows.cache.keys): renaming or
 # adding one re-keys every upload, so change them only with a cache version bump.
 @dataclass(frozen=True)
 class StoreTarget:
@@ -60,6 +60,8 @@ class StoreTarget:
     endpoint_url: str | None = None
     bucket_block: str | None = None
     local_root: str | None = None
+    # Keyed only when set (flows.cache.keys.upload_key), so adding it re-keyed nothing.
+    public_base_url: str | None = None
 
     def key_prefix(self, s3_prefix: str) -> str:
         """The block's folder, if any, in front of the run's prefix."""
@@ -78,6 +80,7 @@ class StoreTarget:
             bucket=self.bucket,
             region=self.region,
             cloudfront_domain=self.cloudfront_domain,
+            public_base_url=self.public_base_url,
         )
 
 
@@ -104,6 +107,7 @@ def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = No
             region=getattr(credentials, "region_name", None) or config.aws_region,
             prefix_root=block.bucket_folder or "",
             cloudfront_domain=config.cloudfront_domain,
+            public_base_url=config.public_base_url,
             endpoint_url=credentials.aws_client_parameters.endpoint_url or config.s3_endpoint_url,
             bucket_block=s3_bucket_block,
         )
@@ -112,5 +116,6 @@ def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = No
         bucket=resolve_bucket_name(),
         region=config.aws_region,
         cloudfront_domain=config.cloudfront_domain,
+        public_base_url=config.public_base_url,
         endpoint_url=config.s3_endpoint_url,
     )

@@ -16,11 +16,11 @@ from typing import Any, TypeVar, cast
 from prefect import Task, task
 from prefect.logging import get_run_logger
 
+from flows.cache.keys import GENERATION_CACHE, UPLOAD_CACHE
+from flows.cache.records import RecordSerializer, register_legacy_modules
 from flows.config import settings
 from flows.errors import is_transient
 from flows.inputs import ImageInput
-from flows.pipeline.caching import GENERATION_CACHE, UPLOAD_CACHE
-from flows.pipeline.records import RecordSerializer, register_legacy_modules
 from flows.pipeline.targets import GeneratorTarget, StoreTarget
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import EncodedImage, encode_loaded

@@ -107,8 +107,17 @@ def build_object_key(
     return f"{clean_prefix}/{name}" if clean_prefix else name
 
 
-def s3_public_url(bucket: str, region: str, key: str, cloudfront_domain: str | None) -> str:
-    """CloudFront URL when a domain is configured, else the bucket's virtual-host URL."""
+def s3_public_url(
+    bucket: str,
+    region: str,
+    key: str,
+    cloudfront_domain: str | None,
+    public_base_url: str | None = None,
+) -> str:
+    """``{public_base_url}/{key}`` when set (MinIO, R2, Ceph), else CloudFront when a
+    domain is configured, else the bucket's virtual-host URL on AWS."""
+    if public_base_url:
+        return f"{public_base_url.rstrip('/')}/{key}"
     if cloudfront_domain:
         return f"https://{cloudfront_domain}/{key}"
     return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
@@ -123,11 +132,13 @@ class S3ObjectStore:
         bucket: str,
         region: str,
         cloudfront_domain: str | None = None,
+        public_base_url: str | None = None,
     ) -> None:
         self._client = client
         self.bucket = bucket
         self.region = region
         self.cloudfront_domain = cloudfront_domain
+        self.public_base_url = public_base_url
 
     def put_image(self, key: str, data: bytes) -> PublishedImage:
         self._client.put_object(
@@ -139,7 +150,9 @@ class S3ObjectStore:
         )
         return PublishedImage(
             s3_url=f"s3://{self.bucket}/{key}",
-            public_url=s3_public_url(self.bucket, self.region, key, self.cloudfront_domain),
+            public_url=s3_public_url(
+                self.bucket, self.region, key, self.cloudfront_domain, self.public_base_url
+            ),
             key=key,
         )
 

@@ -8,6 +8,7 @@ status, headers and error body the real API sends.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +22,7 @@ _IMAGE_URL = "{image_url}"
 
 
 FaultKind = Literal[
-    "error", "delay", "reset", "raw", "no_image", "failed_call", "image_url_unreachable"
+    "error", "delay", "held", "reset", "raw", "no_image", "failed_call", "image_url_unreachable"
 ]
 
 
@@ -40,6 +41,7 @@ class Fault:
     body: bytes = b""
     content_type: str = "application/json"
     text: str = ""
+    gate: threading.Event | None = None
 
     @classmethod
     def api_error(
@@ -115,6 +117,12 @@ class Fault:
     def timeout(cls, delay: float) -> Fault:
         """Sleep ``delay`` seconds, then answer normally (exercise client timeouts)."""
         return cls("delay", delay=delay)
+
+    @classmethod
+    def held(cls, gate: threading.Event) -> Fault:
+        """Keep the request in flight until ``gate`` is set, then answer normally (a
+        generation that is still running while the test does something else)."""
+        return cls("held", gate=gate)
 
     @classmethod
     def connection_reset(cls) -> Fault:

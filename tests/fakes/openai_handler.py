@@ -153,6 +153,12 @@ class _OpenAIHandler(LoopbackHandler):
                 self.abort_connection()
                 return
             self._json(200, request_id, prepared)
+        elif fault.kind == "held" and fault.gate is not None:
+            while not fault.gate.wait(0.05):
+                if fake.stopping:
+                    self.abort_connection()
+                    return
+            self._json(200, request_id, prepared)
         elif fault.kind == "reset":
             self.abort_connection()
         elif fault.kind == "raw":

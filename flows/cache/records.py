@@ -92,7 +92,7 @@ def register_legacy_modules() -> None:
     for name, classes in _LEGACY_MODULES.items():
         if name in sys.modules:
             continue
-        module = types.ModuleType(name, "Old home of cache record classes (flows.pipeline.records)")
+        module = types.ModuleType(name, "Old home of cache record classes (flows.cache.records)")
         for cls in classes:
             setattr(module, cls.__name__, cls)
         sys.modules[name] = module

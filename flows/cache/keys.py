@@ -56,8 +56,13 @@ def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Output image hash + object name + destination."""
     del context
     image, target = parameters["image"], parameters["store"]
+    destination = asdict(target)
+    # Fields added after the first release enter the key only when set.
+    for late_field in ("public_base_url",):
+        if destination.get(late_field) is None:
+            destination.pop(late_field, None)
     return "upload-" + _digest(
-        image.sha256, parameters["filename"], parameters["s3_prefix"], asdict(target)
+        image.sha256, parameters["filename"], parameters["s3_prefix"], destination
     )
 
 

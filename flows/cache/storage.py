@@ -1,0 +1,57 @@
+"""Where a run's cache records live and which locks guard them, chosen when it starts.
+
+Without a cache block: Prefect's result storage on this host (``$PREFECT_HOME/storage``),
+records as flows.cache.records writes them. With one: the shared bucket of
+flows.cache.shared. Either way the lock manager of flows.cache.locks (file locks, or Redis
+leases when IMAGE_PIPELINE_LOCK_URL is set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from functools import lru_cache
+from typing import Any, TypeVar, cast
+
+from prefect import Task
+
+from flows.cache.locks import lock_manager
+from flows.errors import ConfigurationError
+
+TaskT = TypeVar("TaskT", bound=Task[Any, Any])
+
+
+def with_cache(step: TaskT, cache_block: str | None) -> TaskT:
+    """``step`` storing its records where the run asks, under the settings' locks."""
+    locks = cast(Hashable, lock_manager())  # managers hash by identity
+    return cast(TaskT, _configured(step, cache_block, locks))
+
+
+# Process-wide on purpose: one configured copy per task, block and lock manager.
+@lru_cache(maxsize=64)
+def _configured(step: Task[Any, Any], cache_block: str | None, locks: Any) -> Task[Any, Any]:
+    policy = step.cache_policy
+    if cache_block is None:
+        return step.with_options(cache_policy=policy.configure(lock_manager=locks))  # type: ignore[union-attr]
+    from flows.cache.shared import SharedRecordSerializer, cache_bucket, cache_index
+
+    return step.with_options(
+        result_storage=cache_bucket(cache_block),
+        result_serializer=SharedRecordSerializer(block=cache_block),
+        cache_policy=policy.configure(  # type: ignore[union-attr]
+            key_storage=cache_index(cache_block), lock_manager=locks
+        ),
+    )
+
+
+def check_cache_block(name: str) -> None:
+    """Fail before any work when the cache block cannot be loaded."""
+    from flows.cache.shared import cache_bucket
+
+    try:
+        cache_bucket(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to load means the same fix
+        raise ConfigurationError(
+            f"Cache block {name!r} could not be loaded ({type(exc).__name__}); save it with "
+            "IMAGE_PIPELINE_CACHE_BUCKET=<bucket> python -m blocks, or unset "
+            "IMAGE_PIPELINE_CACHE_BLOCK / --cache-block to cache on this host"
+        ) from None
