@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
     parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
     parser.add_argument(
+        "--images-per-minute",
+        type=int,
+        metavar="N",
+        help="Most images sent to OpenAI per minute, spaced evenly (your usage tier's limit; "
+        "see docs/scaling.md)",
+    )
+    parser.add_argument(
         "--cache-block",
         help="S3Bucket block holding the cache every host shares "
         "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
@@ -191,6 +198,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "openai_credentials_block": args.openai_block,
         "s3_bucket_block": args.s3_block,
         "cache_block": args.cache_block,
+        "images_per_minute": args.images_per_minute,
     }
 
 

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_SERVER_START_TIMEOUT",
         description="Seconds the background server may take to start (a first start migrates).",
     )
+    rate_limit_name: str = Field(
+        default="openai-images-per-minute",
+        validation_alias="IMAGE_PIPELINE_RATE_LIMIT",
+        description="Prefect global concurrency limit whose limit is the fleet's images/minute.",
+    )
     cache_block: str | None = Field(
         default=None,
         validation_alias="IMAGE_PIPELINE_CACHE_BLOCK",

@@ -43,6 +43,7 @@ ParamsT = ParamSpec("ParamsT")
 
 ImagesParam = Annotated[list[str], Field(min_length=1)]
 ConcurrencyParam = Annotated[int, Field(ge=1, le=64)]
+ImagesPerMinute = Annotated[int, Field(ge=1, le=100_000)]
 DestinationParam = Annotated[str, Field(min_length=1)]
 Compression = Annotated[int, Field(ge=0, le=100)]
 
@@ -82,6 +83,10 @@ def output_parameters(
     offline: bool = False,
 ) -> None:
     """Where the results and temporary files go."""
+
+
+def pacing_parameters(*, images_per_minute: ImagesPerMinute | None = None) -> None:
+    """How fast this run may send images to OpenAI (flows.clients.rate)."""
 
 
 def credential_parameters(
@@ -130,6 +135,10 @@ DESCRIPTIONS: dict[str, str] = {
     "offline": "Dry run: local Pillow generator and local storage, no key needed.",
     "openai_credentials_block": "Name of an OpenAI Credentials block; default: OPENAI_API_KEY.",
     "s3_bucket_block": "Name of an S3Bucket block; default: ARTIFACTS_BUCKET / auto-detect.",
+    "images_per_minute": (
+        "Most images this run sends OpenAI per minute (spaced evenly, burst 2); empty: "
+        "no rate of its own (the fleet's IMAGE_PIPELINE_RATE_LIMIT still applies)."
+    ),
     "cache_block": (
         "S3Bucket block holding the cache every host shares; default: "
         "IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage."

@@ -12,6 +12,7 @@ from flows.parameters import (
     credential_parameters,
     generation_parameters,
     output_parameters,
+    pacing_parameters,
     reference_parameters,
     with_parameters,
 )
@@ -29,7 +30,11 @@ __all__ = ["ProcessedImage", "process_image"]
 
 @flow(name="process-image", log_prints=False)
 @with_parameters(
-    generation_parameters, reference_parameters, output_parameters, credential_parameters
+    generation_parameters,
+    reference_parameters,
+    output_parameters,
+    pacing_parameters,
+    credential_parameters,
 )
 def process_image(image: str, **options: Any) -> ProcessedImage:
     """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""

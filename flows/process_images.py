@@ -16,6 +16,7 @@ from flows.parameters import (
     credential_parameters,
     generation_parameters,
     output_parameters,
+    pacing_parameters,
     reference_parameters,
     with_parameters,
 )
@@ -28,7 +29,11 @@ find_running_server()
 
 @flow(name="process-images", log_prints=False)
 @with_parameters(
-    generation_parameters, reference_parameters, output_parameters, credential_parameters
+    generation_parameters,
+    reference_parameters,
+    output_parameters,
+    pacing_parameters,
+    credential_parameters,
 )
 def process_images(
     images: ImagesParam, concurrency: ConcurrencyParam = 4, **options: Any

@@ -28,6 +28,7 @@ from flows.parameters import (
     DestinationParam,
     credential_parameters,
     generation_parameters,
+    pacing_parameters,
     reference_parameters,
     with_parameters,
 )
@@ -71,7 +72,9 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 
 @flow(name="reprocess-images", log_prints=False)
-@with_parameters(generation_parameters, reference_parameters, credential_parameters)
+@with_parameters(
+    generation_parameters, reference_parameters, pacing_parameters, credential_parameters
+)
 def reprocess_images(
     source_prefix: str = "incoming/",
     destination_prefix: DestinationParam = "reprocessed",

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from blocks.__main__ import main as blocks_main
+from flows.batch.outcomes import BatchFailedError
 from flows.errors import ConfigurationError
 from flows.process_image import process_image
+from flows.process_images import process_images
 from flows.steps.upload import s3_public_url
 from tests.conftest import S3Env
+from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.s3_faults import S3FaultProxy
 from tests.images import logo
@@ -161,3 +164,32 @@ def test_public_base_url_wins_over_cloudfront_and_keeps_the_s3_form_otherwise(
     monkeypatch.setenv("IMAGE_PIPELINE_PUBLIC_BASE_URL", "https://pub-1.r2.dev/images/")
     published = process_image(image=str(image))
     assert published.public_url == f"https://pub-1.r2.dev/images/{published.key}"
+
+
+def test_a_failed_batch_rerun_on_a_fresh_container_pays_only_for_what_failed(
+    openai_fake: FakeOpenAIServer,
+    s3: S3Env,
+    cache_block: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGE_PIPELINE_CACHE_BLOCK", cache_block)  # as a worker's env sets it
+    images = []
+    for seed in range(4):
+        path = tmp_path / f"in-{seed}.png"
+        path.write_bytes(logo(seed=10 + seed))
+        images.append(str(path))
+    openai_fake.enqueue(Fault.server_error(503), Fault.server_error(503))  # one image's tries
+    monkeypatch.setenv("IMAGE_PIPELINE_TASK_RETRIES", "0")
+    monkeypatch.setenv("IMAGE_PIPELINE_OPENAI_MAX_RETRIES", "1")
+    with pytest.raises(BatchFailedError) as caught:
+        process_images(images=images, concurrency=1)
+    assert len(caught.value.report.failed) == 1
+    assert len(openai_fake.responses_requests) == 5  # 2 tries of the first, then 3 images
+
+    # The rerun runs in a fresh container: an empty PREFECT_HOME storage, the same bucket.
+    monkeypatch.setenv("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(tmp_path / "container-2"))
+    report = process_images(images=images, concurrency=1)
+    assert len(report.uploaded) == 4
+    assert len(openai_fake.responses_requests) == 6  # only the one that had failed
+    assert sum(o.generation_cached for o in report.outcomes) == 3

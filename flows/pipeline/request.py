@@ -38,6 +38,7 @@ class PipelineRequest:
     references: PreparedReferences = field(default_factory=PreparedReferences)
     mask: ReferenceImage | None = None
     cache_block: str | None = None  # None: this host's Prefect result storage
+    images_per_minute: int | None = None  # None: no rate of the run's own
 
 
 def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
@@ -74,4 +75,5 @@ def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> Pipe
         ),
         mask=prepare_mask(mask, store.s3_client) if mask else None,
         cache_block=cache_block,
+        images_per_minute=parameters.get("images_per_minute"),
     )

@@ -18,6 +18,7 @@ from prefect.transactions import CommitMode, transaction
 from pydantic import BaseModel
 
 from flows.cache.storage import with_cache
+from flows.clients.pacing import paced_at
 from flows.config import settings
 from flows.inputs import ImageInput, parse_input
 from flows.pipeline.reporter import Reporter, StepReporter
@@ -133,7 +134,7 @@ def run_pipeline(
     # EAGER persists each step's cached result as the step ends (not when an enclosing
     # transaction or task finishes), so a crash right after an upload never costs a
     # second generation or a second object.
-    with transaction(commit_mode=CommitMode.EAGER):
+    with transaction(commit_mode=CommitMode.EAGER), paced_at(request.images_per_minute):
         return _run_steps(parse_input(image), steps, report)
 
 

@@ -23,7 +23,7 @@ from .openai_bodies import (
     _response_object,
     _success,
 )
-from .openai_faults import _IMAGE_URL, _MODEL, _REQUEST_ID, _incorrect_key_message
+from .openai_faults import _IMAGE_URL, _MODEL, _REQUEST_ID, Fault, _incorrect_key_message
 from .openai_requests import RESPONSES_PATH, RecordedRequest, _image_tool, _remote_image_url
 from .openai_spec import SpecError, check_request
 
@@ -126,6 +126,14 @@ class _OpenAIHandler(LoopbackHandler):
                 "invalid_request_error",
                 param="tool_choice",
             )
+            return
+
+        refill = fake._take_rate_token()
+        if refill is not None:
+            limited = Fault.rate_limit(retry_after=refill)
+            error = dict(limited.error or {})
+            error["message"] = str(error["message"]).replace(_MODEL, str(body["model"]))
+            self._send(429, request_id, _dumps({"error": error}), dict(limited.headers))
             return
 
         # Like the real API, ``latency`` includes the server's own work: the answer is

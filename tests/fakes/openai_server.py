@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 
 from .loopback import LoopbackServer
 from .openai_faults import Fault
@@ -39,7 +40,11 @@ class FakeOpenAIServer(LoopbackServer):
     ``api_key``: if given, requests must send exactly this bearer token.
     ``latency``: seconds each ``/v1/responses`` request stays in flight.
     ``default_fault``: outcome used when the fault queue is empty (None = success).
+    ``images_per_minute``: enforce OpenAI's image rate limit as a token bucket (burst
+    ``RATE_BURST``); a request finding it empty gets a 429 with Retry-After.
     """
+
+    RATE_BURST = 2
 
     handler_class = _OpenAIHandler
 
@@ -49,8 +54,13 @@ class FakeOpenAIServer(LoopbackServer):
         api_key: str | None = None,
         latency: float = 0.0,
         default_fault: Fault | None = None,
+        images_per_minute: float | None = None,
     ) -> None:
         super().__init__()
+        self.images_per_minute = images_per_minute
+        self._tokens = float(self.RATE_BURST)
+        self._refilled = time.monotonic()
+        self._rate_limited = 0
         self.api_key = api_key
         self.latency = latency
         self.default_fault = default_fault
@@ -118,14 +128,17 @@ class FakeOpenAIServer(LoopbackServer):
             return list(self._spec_errors)
 
     def reset(self) -> None:
-        """Clear history, timings, spec errors, queued faults, default_fault and the
-        in-flight peak."""
+        """Clear history, timings, spec errors, queued faults, default_fault, the
+        in-flight peak and the rate limit's count (its bucket refilled)."""
         with self._lock:
             self._history.clear()
             self._spec_errors.clear()
             self._handled_seconds.clear()
             self._faults.clear()
             self._max_in_flight = self._in_flight
+            self._rate_limited = 0
+            self._tokens = float(self.RATE_BURST)
+            self._refilled = time.monotonic()
         self.default_fault = None
 
     # -- used by the handler -------------------------------------------------
@@ -151,6 +164,29 @@ class FakeOpenAIServer(LoopbackServer):
             self._in_flight -= 1
             self._handled_seconds.append(handled_seconds)
         self._notify()
+
+    @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 by the ``images_per_minute`` bucket."""
+        with self._lock:
+            return self._rate_limited
+
+    def _take_rate_token(self) -> float | None:
+        """None if the request may go on; else seconds until the bucket has a token."""
+        if self.images_per_minute is None:
+            return None
+        per_second = self.images_per_minute / 60.0
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(
+                float(self.RATE_BURST), self._tokens + (now - self._refilled) * per_second
+            )
+            self._refilled = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
+            self._rate_limited += 1
+            return (1.0 - self._tokens) / per_second
 
     def _next_fault(self) -> Fault | None:
         with self._lock:
