@@ -115,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
     parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
     parser.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help="Batch only: run N images per child run on the work pool (docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--chunk-deployment",
+        default="process-images/batch",
+        help="Deployment that runs each chunk (default: %(default)s)",
+    )
+    parser.add_argument(
         "--images-per-minute",
         type=int,
         metavar="N",
@@ -258,6 +269,8 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
         state: State[BatchReport] = process_images(  # type: ignore[assignment]
             images=inputs,
             concurrency=args.concurrency,
+            chunk_size=args.chunk_size,
+            chunk_deployment=args.chunk_deployment,
             **_options(args),
             return_state=True,
         )

@@ -44,6 +44,7 @@ ParamsT = ParamSpec("ParamsT")
 ImagesParam = Annotated[list[str], Field(min_length=1)]
 ConcurrencyParam = Annotated[int, Field(ge=1, le=64)]
 ImagesPerMinute = Annotated[int, Field(ge=1, le=100_000)]
+ChunkSize = Annotated[int, Field(ge=1, le=100_000)]
 DestinationParam = Annotated[str, Field(min_length=1)]
 Compression = Annotated[int, Field(ge=0, le=100)]
 
@@ -139,6 +140,12 @@ DESCRIPTIONS: dict[str, str] = {
         "Most images this run sends OpenAI per minute (spaced evenly, burst 2); empty: "
         "no rate of its own (the fleet's IMAGE_PIPELINE_RATE_LIMIT still applies)."
     ),
+    "chunk_size": (
+        "Split the batch into child runs of this many images on the work pool (needs the "
+        "shared cache); empty: one run does it all."
+    ),
+    "chunk_deployment": "Deployment that runs each chunk (flow/deployment).",
+    "chunk_of": "Set by a chunked parent for its children (parent run id/chunk); leave empty.",
     "cache_block": (
         "S3Bucket block holding the cache every host shares; default: "
         "IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage."

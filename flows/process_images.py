@@ -7,10 +7,18 @@ from typing import Any
 
 from prefect import flow
 
+from flows.batch.chunks import (
+    DEFAULT_CHUNK_DEPLOYMENT,
+    ChunkRef,
+    require_cache_block,
+    run_chunks,
+    save_chunk_report,
+)
 from flows.batch.outcomes import BatchReport
-from flows.batch.runner import finish_batch, run_batch
+from flows.batch.runner import finish_batch, run_batch, unique_inputs
 from flows.local_server.connect import find_running_server
 from flows.parameters import (
+    ChunkSize,
     ConcurrencyParam,
     ImagesParam,
     credential_parameters,
@@ -36,14 +44,31 @@ find_running_server()
     credential_parameters,
 )
 def process_images(
-    images: ImagesParam, concurrency: ConcurrencyParam = 4, **options: Any
+    images: ImagesParam,
+    concurrency: ConcurrencyParam = 4,
+    chunk_size: ChunkSize | None = None,
+    chunk_deployment: str = DEFAULT_CHUNK_DEPLOYMENT,
+    chunk_of: str | None = None,
+    **options: Any,
 ) -> BatchReport:
     """Process every image; each ends uploaded or reported with its error."""
-    request = resolve_request(options)
+    chunk = ChunkRef.parse(chunk_of) if chunk_of else None
+    request = resolve_request(
+        options,
+        pacing_key=chunk.parent if chunk else None,  # children share one rate
+    )
+    inputs = unique_inputs(images)
+    if chunk_size and len(inputs) > chunk_size and chunk is None:
+        cache_block = require_cache_block(request.cache_block)
+        parameters = {**options, "concurrency": concurrency, "cache_block": cache_block}
+        report = run_chunks(inputs, parameters, chunk_size, chunk_deployment, cache_block)
+        return finish_batch(report, key="process-images")
     work_dir, created = prepare_work_dir(options["output_dir"])
     try:
         report = run_batch(images, request, work_dir, concurrency, key="process-images")
     finally:
         if created and not request.keep_temp:
             shutil.rmtree(work_dir, ignore_errors=True)
+    if chunk is not None:
+        save_chunk_report(report, chunk, require_cache_block(request.cache_block))
     return finish_batch(report, key="process-images")

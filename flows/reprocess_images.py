@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
+from flows.batch.chunks import DEFAULT_CHUNK_DEPLOYMENT, require_cache_block, run_chunks
 from flows.batch.manifest import (
     Manifest,
     SourceObject,
@@ -24,6 +25,7 @@ from flows.batch.outcomes import BatchReport, ImageOutcome
 from flows.batch.runner import finish_batch, run_batch
 from flows.local_server.connect import find_running_server
 from flows.parameters import (
+    ChunkSize,
     ConcurrencyParam,
     DestinationParam,
     credential_parameters,
@@ -80,6 +82,8 @@ def reprocess_images(
     destination_prefix: DestinationParam = "reprocessed",
     manifest_key: str | None = None,
     concurrency: ConcurrencyParam = 4,
+    chunk_size: ChunkSize | None = None,
+    chunk_deployment: str = DEFAULT_CHUNK_DEPLOYMENT,
     **options: Any,
 ) -> BatchReport:
     """Process new or changed images under ``source_prefix``; skip the rest."""
@@ -96,12 +100,22 @@ def reprocess_images(
 
     done: dict[str, ImageOutcome] = {}
     if todo:
-        work_dir, _ = prepare_work_dir(None)
-        try:
-            inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
-            batch = run_batch(inputs, request, work_dir, concurrency, key="reprocess-images")
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
+        if chunk_size and len(inputs) > chunk_size:  # a large prefix: spread over the pool
+            cache_block = require_cache_block(request.cache_block)
+            parameters = {
+                **options,
+                "s3_prefix": destination_prefix,
+                "concurrency": concurrency,
+                "cache_block": cache_block,
+            }
+            batch = run_chunks(inputs, parameters, chunk_size, chunk_deployment, cache_block)
+        else:
+            work_dir, _ = prepare_work_dir(None)
+            try:
+                batch = run_batch(inputs, request, work_dir, concurrency, key="reprocess-images")
+            finally:
+                shutil.rmtree(work_dir, ignore_errors=True)
         for source, outcome in zip(todo, batch.outcomes, strict=True):
             done[source.key] = outcome
             if outcome.status == "uploaded" and outcome.key:

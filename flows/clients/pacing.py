@@ -61,9 +61,10 @@ def capped_by(slots: threading.Semaphore) -> Iterator[None]:
 
 
 @contextmanager
-def paced_at(images_per_minute: int | None) -> Iterator[None]:
-    """Within this block, each OpenAI request waits for its turn at this run's rate."""
-    schedule = run_schedule(images_per_minute) if images_per_minute else None
+def paced_at(images_per_minute: int | None, key: str | None = None) -> Iterator[None]:
+    """Within this block, each OpenAI request waits for its turn at this run's rate
+    (``key``: the run whose rate it shares, e.g. a chunk's parent; default this run)."""
+    schedule = run_schedule(images_per_minute, key) if images_per_minute else None
     token = _run_schedule.set(schedule)
     try:
         yield
@@ -71,11 +72,12 @@ def paced_at(images_per_minute: int | None) -> Iterator[None]:
         _run_schedule.reset(token)
 
 
-def run_schedule(images_per_minute: int) -> Schedule:
-    """The schedule of the current flow run (one per run and rate, shared by its threads)."""
-    context = FlowRunContext.get()
-    run_id = str(context.flow_run.id) if context and context.flow_run else "no-run"
-    return _schedule(f"run-{run_id}", float(images_per_minute))
+def run_schedule(images_per_minute: int, key: str | None = None) -> Schedule:
+    """The schedule of run ``key`` (default the current flow run), shared by its threads."""
+    if key is None:
+        context = FlowRunContext.get()
+        key = str(context.flow_run.id) if context and context.flow_run else "no-run"
+    return _schedule(f"run-{key}", float(images_per_minute))
 
 
 def fleet_schedule() -> Schedule | None:

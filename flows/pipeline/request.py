@@ -39,6 +39,7 @@ class PipelineRequest:
     mask: ReferenceImage | None = None
     cache_block: str | None = None  # None: this host's Prefect result storage
     images_per_minute: int | None = None  # None: no rate of the run's own
+    pacing_key: str | None = None  # whose rate: a chunk's parent run, else this run
 
 
 def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
@@ -47,7 +48,9 @@ def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
     return GenerationOptions(**{n: parameters[n] for n in names if n in parameters}).check()
 
 
-def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> PipelineRequest:
+def resolve_request(
+    parameters: Mapping[str, Any], main_input: str = "", pacing_key: str | None = None
+) -> PipelineRequest:
     """The request a flow's shared parameters describe (flows.parameters defines them).
 
     Fails fast, before any image is touched, on a missing OpenAI key or an unreadable
@@ -76,4 +79,5 @@ def resolve_request(parameters: Mapping[str, Any], main_input: str = "") -> Pipe
         mask=prepare_mask(mask, store.s3_client) if mask else None,
         cache_block=cache_block,
         images_per_minute=parameters.get("images_per_minute"),
+        pacing_key=pacing_key,
     )

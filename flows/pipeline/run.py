@@ -134,7 +134,10 @@ def run_pipeline(
     # EAGER persists each step's cached result as the step ends (not when an enclosing
     # transaction or task finishes), so a crash right after an upload never costs a
     # second generation or a second object.
-    with transaction(commit_mode=CommitMode.EAGER), paced_at(request.images_per_minute):
+    with (
+        transaction(commit_mode=CommitMode.EAGER),
+        paced_at(request.images_per_minute, request.pacing_key),
+    ):
         return _run_steps(parse_input(image), steps, report)
 
 
