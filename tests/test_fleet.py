@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 import signal
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.states import Crashed
 
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
@@ -43,6 +47,21 @@ def _argv(command: str) -> list[str]:
 
 def _urls(output: str) -> list[str]:
     return sorted(re.findall(r"https://\S+_generated_\S+\.png", output))
+
+
+def _submitted(worker: Managed) -> list[str]:
+    """Ids of the flow runs ``worker`` started, oldest first (from its log)."""
+    return re.findall(r"submitting flow run '([0-9a-f-]{36})'", worker.output())
+
+
+def _wait(condition: Callable[[], bool], worker: Managed, timeout: float = 120) -> bool:
+    """Poll ``worker``'s log (a file: no event to wait on) until ``condition`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline or not worker.running():
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _finished_ok(run: Managed, timeout: float) -> str:
@@ -127,20 +146,30 @@ def test_a_chunked_batch_runs_on_two_workers_and_never_pays_twice(
         assert len([k for k in reprocessed if k.endswith(".png")]) == 6, reprocessed
         assert "reprocessed/manifest.json" in reprocessed
 
-        # A worker killed mid-chunk, with its parent: a rerun finishes the rest.
+        # A worker killed mid-chunk. Its child run stays Running (nothing is left to say
+        # otherwise); the user marks it Crashed, as docs/scaling.md says, and the parent
+        # reports that chunk's images failed with why. A rerun finishes the rest.
         more = [str(tmp_path / f"more-{n:02d}.png") for n in range(10)]
         for n, extra in enumerate(more):
             Path(extra).write_bytes(logo(seed=300 + n))
         listing.write_text("\n".join(more) + "\n")
+        victim, survivor = workers
+        submitted = _submitted(victim)
         gate = threading.Event()
         openai_fake.enqueue(Fault.held(gate))
         interrupted = parent("interrupted")
+        assert _wait(lambda: len(_submitted(victim)) > len(submitted), victim)
         assert openai_fake.wait_until(lambda: openai_fake.in_flight >= 1, timeout=300)
-        victim, survivor = workers
         victim.process.send_signal(signal.SIGKILL)
         victim.stop(grace=5)  # and the flow-run process it started
-        interrupted.stop(grace=5)
+        with stack.client() as client:
+            client.set_flow_run_state(
+                UUID(_submitted(victim)[-1]), Crashed(message="worker lost"), force=True
+            )
         gate.set()
+        reported = interrupted.finish(480)
+        assert reported.returncode != 0, reported.output[-3000:]
+        assert reported.output.count("ended Crashed without a report: worker lost") == 5
         assert survivor.running()
         finished = _finished_ok(parent("after-kill"), 480)
         assert len(_urls(finished)) == 10
