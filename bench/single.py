@@ -8,9 +8,13 @@ moto and the fake OpenAI (zero latency) run in this process; every timed command
 process, as a user's terminal starts it. Each timed run gets its own image, so every run
 pays for a generation (no cache hit flatters the pipeline). Three cases (issue 13):
 
-- warm: the background Prefect server is up; plain script and CLI alternate, pair by pair;
+- warm: the background Prefect server and the warm process (flows.warm) are up; plain
+  script and CLI alternate, pair by pair;
 - first run, database present: the server was stopped (``--stop-server``), PREFECT_HOME kept;
 - first run, empty home: a new PREFECT_HOME, so the server also creates its database.
+
+The first-run cases turn the warm process off (IMAGE_PIPELINE_WARM=0): none exists at a
+first run, and one importing in the background would load the next sample's CPU.
 
 Prints a markdown table (medians, ratio) and writes every raw figure to ``--out``.
 """
@@ -34,6 +38,7 @@ import boto3
 from bench.images import noise_png
 from bench.machine import describe
 from bench.services import FAKE_OPENAI_KEY, free_port, moto_server, openai_server
+from flows.warm.client import SOCKET_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLAIN_SCRIPT = PROJECT_ROOT / "bench" / "plain_script.py"
@@ -104,6 +109,14 @@ def _stop(env: dict[str, str]) -> None:
     )
 
 
+def _wait_for_warm_process(home: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (home / SOCKET_NAME).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no warm process under {home} after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def measure(repeats: int, work: Path, base: dict[str, str]) -> dict[str, list[float]]:
     """Raw wall times in seconds, per case."""
     images = _images(work / "inputs")
@@ -112,16 +125,18 @@ def measure(repeats: int, work: Path, base: dict[str, str]) -> dict[str, list[fl
     env = _home_env(base, work / "home")
     try:
         _timed([*_cli(), "-i", next(images)], env)  # starts the server: not a warm sample
+        _wait_for_warm_process(Path(env["PREFECT_HOME"]))
         for _ in range(repeats):
             figures["plain"].append(_timed([sys.executable, str(PLAIN_SCRIPT), next(images)], env))
             figures["warm"].append(_timed([*_cli(), "-i", next(images)], env))
+        cold = {**env, "IMAGE_PIPELINE_WARM": "0"}
         for _ in range(repeats):
-            _stop(env)
-            figures["first_db"].append(_timed([*_cli(), "-i", next(images)], env))
+            _stop(cold)
+            figures["first_db"].append(_timed([*_cli(), "-i", next(images)], cold))
     finally:
         _stop(env)
     for index in range(repeats):
-        fresh = _home_env(base, work / f"empty-home-{index}")
+        fresh = {**_home_env(base, work / f"empty-home-{index}"), "IMAGE_PIPELINE_WARM": "0"}
         try:
             figures["first_empty"].append(_timed([*_cli(), "-i", next(images)], fresh))
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from flows.config import DEFAULT_DETAIL, DEFAULT_OUTPUT_FORMAT
+from flows.steps.generation_options import APIS
 from flows.tool_options import choices
 
 
@@ -47,6 +48,13 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     )
     tool.add_argument(
         "--mask", metavar="PNG", help="Inpainting mask: a PNG whose transparent areas are redone"
+    )
+    tool.add_argument(
+        "--api",
+        default="responses",
+        choices=APIS,
+        help="OpenAI endpoint: the Responses API's image tool, or the Images API "
+        "(images.edit: no main model, no --moderation/--action) (default: %(default)s)",
     )
     tool.add_argument(
         "--fallback-background",

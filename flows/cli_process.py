@@ -1,5 +1,6 @@
-"""``process-image`` as a process: how it starts (early server start, paused garbage
-collection) and how it exits (no interpreter teardown). The flags and the run are flows.cli.
+"""``process-image`` as a process: how it starts (through the warm process when one is up,
+else early server start and paused garbage collection) and how it exits (no interpreter
+teardown; a warm process started for the next run). The flags and the run are flows.cli.
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ def console_main() -> None:
     than the run of a cached image. Exit handlers still run first (Prefect drains its log and
     event queues in them; coverage saves its data), and both streams are flushed.
     """
+    argv = sys.argv[1:]
+    from flows.warm.client import run_warm
+
+    warm = run_warm(argv)  # a child of the warm process did the run, if it could
+    if warm is not None:
+        os._exit(warm)
+    started_with = dict(os.environ)
     # Imports make ~2,000 modules of long-lived objects, and the collector keeps rescanning
     # them: collecting only after startup (startup_done) saved ~0.4 s a run here.
     gc.disable()
-    argv = sys.argv[1:]
     if argv and not _EARLY_START_EXCEPTIONS.intersection(argv):
         from flows.local_server.connect import prepare_early
 
@@ -44,6 +51,10 @@ def console_main() -> None:
     from flows.cli import main
 
     code = main(argv)
+    from flows.warm.spawn import start_warm_process
+
+    with suppress(Exception):  # only ever a speed-up for the next run
+        start_warm_process(argv, started_with)
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -25,6 +25,7 @@ from flows.config import (
     DEFAULT_QUALITY,
     DEFAULT_S3_PREFIX,
 )
+from flows.steps.generation_options import Api
 from flows.tool_options import (
     Action,
     Background,
@@ -64,6 +65,7 @@ def generation_parameters(
     action: Action | None = None,
     detail: Detail = DEFAULT_DETAIL,
     fallback_background: bool = False,
+    api: Api = "responses",
 ) -> None:
     """What to ask OpenAI for: the fields of flows.steps.generation_options.GenerationOptions."""
 
@@ -121,6 +123,10 @@ DESCRIPTIONS: dict[str, str] = {
     "moderation": "Moderation level of the generated image; empty: OpenAI's default (auto).",
     "action": "generate, edit or auto; empty: OpenAI decides.",
     "detail": "Detail level at which OpenAI reads the input images.",
+    "api": (
+        "OpenAI endpoint: responses (the image_generation tool, as the reference) or images "
+        "(images.edit: no main model; no moderation or action)."
+    ),
     "reference_images": (
         "Extra images after the input, in order: URLs, s3:// URIs, paths or file-… ids "
         "(16 images at most in all)."

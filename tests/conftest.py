@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,9 @@ os.environ.update(
         # Never join (or start) a developer's background Prefect server; the tests of it
         # (test_local_server.py) give each process its own PREFECT_HOME and unset this.
         "IMAGE_PIPELINE_EPHEMERAL_SERVER": "1",
+        # No warm process (flows.warm) unless a test asks: each would outlive its run by
+        # seconds and decide, by timing, which way the next run goes.
+        "IMAGE_PIPELINE_WARM": "0",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_CONFIG_FILE": os.devnull,
@@ -51,6 +54,7 @@ from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
 from tests.fakes.http_server import ImageHTTPServer  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from tests.fakes.s3_faults import S3FaultProxy  # noqa: E402
+from tests.local_home import LocalHome, home_maker  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
@@ -159,6 +163,12 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[Callable[[str], LocalHome]]:
+    """PREFECT_HOMEs with no API configured, as a user's terminal has (tests.local_home)."""
+    yield from home_maker(tmp_path)
 
 
 @pytest.fixture(scope="session")

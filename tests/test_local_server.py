@@ -14,8 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
@@ -23,86 +22,17 @@ from pathlib import Path
 import pytest
 
 from flows.local_server.database import template_for
-from flows.local_server.manager import stop_server
 from flows.local_server.process import pid_alive
-from flows.local_server.state import STATE_FILE, ServerState, read_state, write_state
+from flows.local_server.state import ServerState, read_state, write_state
 from tests.conftest import S3Env, prefect_servers_under
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.prefect_server import free_port
+from tests.local_home import LocalHome
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "logo.png"
 STARTED = "Started a local Prefect server in the background"
-# Coverage tracing a Prefect server slows its start by seconds and covers nothing of ours.
-_UNTRACED = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
-
-
-@dataclass
-class LocalHome:
-    """A PREFECT_HOME with no API configured: what a user's terminal looks like."""
-
-    home: Path
-    port: int
-
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PREFECT_API_URL", "PREFECT_RESULTS_", *_UNTRACED))
-            and k != "IMAGE_PIPELINE_EPHEMERAL_SERVER"
-        }
-        env.update(
-            {
-                "PREFECT_HOME": str(self.home),
-                "IMAGE_PIPELINE_SERVER_PORT": str(self.port),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        env.update(extra)
-        return env
-
-    def command(self, *args: str) -> list[str]:
-        # The console script's entry point, as `process-image` runs it (early start included).
-        return [
-            sys.executable,
-            "-c",
-            "from flows.cli_process import console_main; console_main()",
-            *args,
-        ]
-
-    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(*args),
-            cwd=self.home.parent,
-            env=self.env(**extra),
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-
-    def state(self) -> ServerState:
-        found = read_state(self.home)
-        assert found is not None, f"no {STATE_FILE} under {self.home}"
-        return found
-
-
-@pytest.fixture
-def homes(tmp_path: Path) -> Iterator[Callable[[str], LocalHome]]:
-    """Make PREFECT_HOMEs (each with its own port); stop their servers at the end."""
-    made: list[LocalHome] = []
-
-    def make(name: str) -> LocalHome:
-        home = LocalHome(tmp_path / name, free_port())
-        home.home.mkdir()
-        made.append(home)
-        return home
-
-    yield make
-    for home in made:
-        stop_server(home.home)
 
 
 @pytest.fixture

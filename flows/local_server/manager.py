@@ -146,7 +146,11 @@ def _check_port_free(port: int, home: Path) -> None:
 
 
 def stop_server(home: Path) -> str:
-    """Stop the recorded server; says what happened."""
+    """Stop the recorded server, and the warm process that lives beside it; says what
+    happened."""
+    from flows.warm.spawn import stop_warm_process
+
+    stop_warm_process(home)
     with _locked(home):
         state = read_state(home)
         if state is None:

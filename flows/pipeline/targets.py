@@ -15,6 +15,7 @@ from flows.clients.openai_client import check_openai_key, openai_client
 from flows.clients.s3_client import load_bucket_block, resolve_bucket_name, s3_client
 from flows.config import settings
 from flows.steps.generate import ImageGenerator, OpenAIImageGenerator
+from flows.steps.images_api import ImagesAPIGenerator
 from flows.steps.offline import OfflineImageGenerator
 from flows.steps.upload import LocalObjectStore, ObjectStore, S3ObjectStore
 
@@ -34,11 +35,14 @@ class GeneratorTarget:
         """Whether this is the local stand-in (no key, no cloud)."""
         return self.kind == "offline"
 
-    def open(self) -> ImageGenerator:
-        """The generator this target describes."""
+    def open(self, api: str = "responses") -> ImageGenerator:
+        """The generator this target describes, on OpenAI's ``api`` (responses or images)."""
         if self.offline:
             return OfflineImageGenerator()
-        return OpenAIImageGenerator(openai_client(self.credentials_block))
+        client = openai_client(self.credentials_block)
+        if api == "images":
+            return ImagesAPIGenerator(client)
+        return OpenAIImageGenerator(client)
 
     def check(self) -> None:
         """Fail before any work when the OpenAI key is missing."""

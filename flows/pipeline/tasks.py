@@ -103,7 +103,7 @@ def generate_task(
     label: str = "image",
 ) -> GeneratedImage:
     """Generate the new image; cached on the input hash, options and references across runs."""
-    generated = generator.open().generate(image, options, references, mask)
+    generated = generator.open(options.api).generate(image, options, references, mask)
     get_run_logger().info(
         "Generated %s bytes with %s (response %s)",
         generated.size,

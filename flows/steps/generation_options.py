@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from flows.config import (
     DEFAULT_BACKGROUND,
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 # The fields the first release had: the fingerprint lists them positionally, as it did then.
 _ORIGINAL_FIELDS = ("prompt", "model", "background", "quality")
+# The endpoints that can generate (flows.steps.generate, flows.steps.images_api).
+Api = Literal["responses", "images"]
+APIS: tuple[str, ...] = get_args(Api)
+# Tool options images.edit has no parameter for (the SDK's ImageEditParams), and their flags.
+IMAGES_API_LACKS = {"moderation": "--moderation", "action": "--action"}
 # Options sent as image_generation tool fields only when set: ours -> the tool's name.
 _OPTIONAL_TOOL_FIELDS = {
     "image_model": "model",
@@ -52,6 +57,9 @@ class GenerationOptions:
     detail: str = DEFAULT_DETAIL
     # Opt-in: a model that refuses transparency gets one more try with an opaque background.
     fallback_background: bool = False
+    # Which OpenAI endpoint generates: the Responses API's image tool, or the Images API
+    # (flows.steps.images_api). In the key only when not the default, as every late field.
+    api: str = "responses"
 
     @property
     def effective_prompt(self) -> str:
@@ -86,6 +94,7 @@ class GenerationOptions:
                 check_size(self.size)
         except ValueError as exc:
             raise InvalidOptionsError(str(exc)) from None
+        self._check_api()
         if self.background == "transparent" and self.output_format not in TRANSPARENT_FORMATS:
             raise InvalidOptionsError(
                 f"A transparent background needs png or webp output, not {self.output_format}; "
@@ -102,6 +111,18 @@ class GenerationOptions:
                     f"Output compression must be 0 to 100, got {self.output_compression}"
                 )
         return self
+
+    def _check_api(self) -> None:
+        if self.api not in APIS:
+            raise InvalidOptionsError(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
+        if self.api != "images":
+            return
+        for option, flag in IMAGES_API_LACKS.items():
+            if getattr(self, option) is not None:
+                raise InvalidOptionsError(
+                    f"The Images API has no {option} (the image_generation tool does): drop "
+                    f"{flag}, or use --api responses"
+                )
 
     def tool(self) -> dict[str, Any]:
         """The image_generation tool as sent: the fields we always set, then the ones set."""

@@ -24,6 +24,7 @@ from .openai_bodies import (
     _success,
 )
 from .openai_faults import _IMAGE_URL, _MODEL, _REQUEST_ID, Fault, _incorrect_key_message
+from .openai_images_api import IMAGES_EDITS_PATH, check_form, images_answer, parse_form
 from .openai_requests import RESPONSES_PATH, RecordedRequest, _image_tool, _remote_image_url
 from .openai_spec import SpecError, check_request
 
@@ -55,6 +56,9 @@ class _OpenAIHandler(LoopbackHandler):
             except ValueError:
                 body = None
         path = self.path.split("?", 1)[0]
+        if self.command == "POST" and path == IMAGES_EDITS_PATH:
+            self._images_edits(fake, raw, request_id)
+            return
         served = self.command == "POST" and path == RESPONSES_PATH
         spec_error = check_request(body) if served and isinstance(body, dict) else None
         fake._record(
@@ -80,6 +84,44 @@ class _OpenAIHandler(LoopbackHandler):
             self._responses(fake, body, request_id, arrived, spec_error)
         finally:
             fake._leave(time.monotonic() - arrived)
+
+    def _images_edits(self, fake: FakeOpenAIServer, raw: bytes, request_id: str) -> None:
+        form = parse_form(self.headers.get("content-type", ""), raw)
+        spec_error = check_form(form) if form is not None else None
+        recorded = (
+            None
+            if form is None
+            else {
+                **form.fields,
+                "_images": [(name, mime, len(data)) for name, mime, data in form.images],
+                "_mask": [
+                    (name, mime, len(data)) for name, mime, data in form.files.get("mask", [])
+                ],
+            }
+        )
+        fake._record(
+            RecordedRequest(
+                self.command,
+                IMAGES_EDITS_PATH,
+                {k.lower(): v for k, v in self.headers.items()},
+                recorded,
+                spec_error=spec_error,
+            )
+        )
+        if not self._authorised(fake, request_id):
+            return
+        if form is None:
+            self._error(400, request_id, "Expected a multipart form", "invalid_request_error")
+            return
+        if spec_error is not None:
+            fake._refused(spec_error)
+            self._send(400, request_id, _dumps({"error": spec_error.error()}))
+            return
+        fault = fake._next_fault()
+        if fault is not None and fault.kind == "error":
+            self._send(fault.status, request_id, _dumps({"error": dict(fault.error or {})}))
+            return
+        self._json(200, request_id, images_answer(form))
 
     def _responses(
         self,

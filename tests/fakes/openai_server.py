@@ -28,6 +28,7 @@ import time
 from .loopback import LoopbackServer
 from .openai_faults import Fault
 from .openai_handler import _OpenAIHandler
+from .openai_images_api import IMAGES_EDITS_PATH
 from .openai_requests import RESPONSES_PATH, RecordedRequest
 from .openai_spec import SpecError
 
@@ -102,6 +103,12 @@ class FakeOpenAIServer(LoopbackServer):
     def responses_requests(self) -> list[RecordedRequest]:
         """Snapshot of the ``POST /v1/responses`` requests only."""
         return [r for r in self.history if r.method == "POST" and r.path == RESPONSES_PATH]
+
+    @property
+    def images_requests(self) -> list[RecordedRequest]:
+        """Snapshot of the ``POST /v1/images/edits`` requests (their form, files as
+        ``_images``/``_mask``: name, type, size)."""
+        return [r for r in self.history if r.method == "POST" and r.path == IMAGES_EDITS_PATH]
 
     @property
     def in_flight(self) -> int:
