@@ -201,6 +201,12 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_PUBLIC_BASE_URL",
         description="Public URLs become {base}/{key} (MinIO, R2); wins over CLOUDFRONT_DOMAIN.",
     )
+    warm: bool = Field(
+        default=True,
+        validation_alias="IMAGE_PIPELINE_WARM",
+        # flows.warm.client reads it raw: it decides before anything (this module) imports.
+        description="0: no warm process for the next process-image run (flows.warm).",
+    )
     ca_bundle: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
