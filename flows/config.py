@@ -13,6 +13,7 @@ from typing import Any, Final
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.config_messages import explain_invalid_setting
 from flows.errors import ConfigurationError
 
 DEFAULT_PROMPT = "Recreate this image exactly as a high-resolution transparent PNG."
@@ -265,42 +266,4 @@ def settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigurationError(_explain(exc)) from None
-
-
-def _explain(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    variable = str(error["loc"][0]) if error["loc"] else "a setting"
-    field = next(
-        (
-            (name, info)
-            for name, info in Settings.model_fields.items()
-            if variable in _aliases(info.validation_alias)
-        ),
-        None,
-    )
-    default = f" (default {field[1].default})" if field else ""
-    return f"{variable} must be {_expected(field[1] if field else None, error['msg'])}, " + (
-        f"got {error.get('input')!r}; fix or unset it{default}"
-    )
-
-
-def _expected(info: Any, message: str) -> str:
-    kind = getattr(info, "annotation", None)
-    low = next((m.ge for m in info.metadata if getattr(m, "ge", None) is not None), None)
-    high = next((m.le for m in info.metadata if getattr(m, "le", None) is not None), None)
-    if kind is int and high is not None:
-        return f"a whole number from {low} to {high}"
-    if kind is int:
-        return "a whole number, 0 or more" if low == 0 else "a positive whole number"
-    if kind is float:
-        return "a positive number"
-    return message.lower()
-
-
-def _aliases(alias: object) -> list[str]:
-    if isinstance(alias, str):
-        return [alias]
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    return []
+        raise ConfigurationError(explain_invalid_setting(exc, Settings.model_fields)) from None
