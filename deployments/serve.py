@@ -1,4 +1,4 @@
-"""Serve the three deployments of prefect.yaml from one process, without a work pool.
+"""Serve the deployments of prefect.yaml from one process, without a work pool.
 
     uv run python -m deployments.serve
 
@@ -20,7 +20,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; prefect de
 from prefect import Flow, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron, Schedule
+from prefect.schedules import Cron, Interval, Schedule
 from prefect.types.entrypoint import EntrypointType
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
@@ -40,7 +40,13 @@ def load_flow(entrypoint: str) -> Flow[..., Any]:
 
 
 def schedule(spec: dict[str, Any]) -> Schedule:
-    """A prefect.yaml cron schedule entry as a Schedule."""
+    """A prefect.yaml cron or interval schedule entry as a Schedule."""
+    if "interval" in spec:
+        return Interval(
+            spec["interval"],
+            active=spec.get("active", True),
+            parameters=spec.get("parameters") or {},
+        )
     return Cron(
         spec["cron"],
         timezone=spec.get("timezone"),

@@ -137,6 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="S3Bucket block holding the cache every host shares "
         "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
     )
+    parser.add_argument(
+        "--batch-api",
+        action="store_true",
+        help="Submit to OpenAI's Batch API at half price, answers within 24 h (docs/batch.md); "
+        "a later --batch-api run (or --wait) publishes them",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="With --batch-api: poll until the batches end, then publish",
+    )
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
     return parser
@@ -172,6 +183,8 @@ def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         parser.error("give an image with -i/--input or a file of inputs with --input-list")
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.wait and not args.batch_api:
+        parser.error("--wait goes with --batch-api")
     return inputs
 
 
@@ -210,6 +223,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "s3_bucket_block": args.s3_block,
         "cache_block": args.cache_block,
         "images_per_minute": args.images_per_minute,
+        "batch_api": args.batch_api,
+        "wait_for_batch": args.wait,
     }
 
 
@@ -228,7 +243,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
         startup_done()
         with without_heartbeats(), restarting_if_lost(connection):
-            run = _run_one if len(inputs) == 1 else _run_batch
+            run = _run_one if len(inputs) == 1 and not args.batch_api else _run_batch
             code, flow_run_id = run(args, inputs)
         link = run_link(connection, flow_run_id)
         if link:
@@ -259,13 +274,27 @@ def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
     return EXIT_OK, state.state_details.flow_run_id
 
 
+def _say_and_log(line: str) -> None:
+    from flows.pipeline.reporter import log_to_run_logger
+
+    say(line)
+    log_to_run_logger(line)
+
+
 def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
     from flows.batch.outcomes import BatchFailedError
-    from flows.pipeline.reporter import progress_to
+    from flows.pipeline.reporter import log_to_run_logger, progress_to, reporting_to
     from flows.process_images import process_images
 
-    say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
-    with BatchProgress(total=len(inputs)) as progress, progress_to(progress.update):
+    if args.batch_api:
+        say(f"Processing {len(inputs)} image(s) through OpenAI's Batch API...")
+    else:
+        say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
+    with (
+        BatchProgress(total=len(inputs)) as progress,
+        progress_to(progress.update),
+        reporting_to(_say_and_log if args.batch_api else log_to_run_logger),
+    ):
         state: State[BatchReport] = process_images(  # type: ignore[assignment]
             images=inputs,
             concurrency=args.concurrency,
@@ -288,7 +317,7 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
         )
         return EXIT_FAILED, flow_run_id
     say()
-    say("✓ Processing complete!")
+    say("✓ Submitted to OpenAI's Batch API." if report.submitted else "✓ Processing complete!")
     return EXIT_OK, flow_run_id
 
 

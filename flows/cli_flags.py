@@ -51,10 +51,10 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     )
     tool.add_argument(
         "--api",
-        default="responses",
         choices=APIS,
         help="OpenAI endpoint: the Responses API's image tool, or the Images API "
-        "(images.edit: no main model, no --moderation/--action) (default: %(default)s)",
+        "(images.edit: no main model, no --moderation/--action) (default: responses; "
+        "images with --batch-api)",
     )
     tool.add_argument(
         "--fallback-background",

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_RATE_LIMIT",
         description="Prefect global concurrency limit whose limit is the fleet's images/minute.",
     )
+    batch_poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_BATCH_POLL_SECONDS",
+        description="Seconds between two looks at a Batch API batch under --wait.",
+    )
     cache_block: str | None = Field(
         default=None,
         validation_alias="IMAGE_PIPELINE_CACHE_BLOCK",

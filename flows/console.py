@@ -55,11 +55,18 @@ def print_summary(report: BatchReport) -> None:
     for outcome in report.outcomes:
         name = outcome.input if len(outcome.input) <= width else "…" + outcome.input[-width + 1 :]
         detail = outcome.public_url or outcome.error or ""
-        say(f"{name:<{width}}  {outcome.status:<8}  {detail}")
+        if outcome.status == "submitted":
+            detail = f"in batch {outcome.batch_id or '(being created)'}"
+        say(f"{name:<{width}}  {outcome.status:<9} {detail}")
     say(RULE)
     say(report.summary())
     if report.uploaded:
         say(report.cost.describe())
+    if report.submitted:
+        say(
+            "Submitted images are published by the next run in batch mode, by --wait, or by "
+            "the collect-batches deployment (docs/batch.md)"
+        )
 
 
 class BatchProgress:

@@ -65,7 +65,7 @@ def generation_parameters(
     action: Action | None = None,
     detail: Detail = DEFAULT_DETAIL,
     fallback_background: bool = False,
-    api: Api = "responses",
+    api: Api | None = None,
 ) -> None:
     """What to ask OpenAI for: the fields of flows.steps.generation_options.GenerationOptions."""
 
@@ -90,6 +90,10 @@ def output_parameters(
 
 def pacing_parameters(*, images_per_minute: ImagesPerMinute | None = None) -> None:
     """How fast this run may send images to OpenAI (flows.clients.rate)."""
+
+
+def batch_parameters(*, batch_api: bool = False, wait_for_batch: bool = False) -> None:
+    """Whether this run goes through OpenAI's Batch API (flows.batch_api)."""
 
 
 def credential_parameters(
@@ -125,8 +129,14 @@ DESCRIPTIONS: dict[str, str] = {
     "detail": "Detail level at which OpenAI reads the input images.",
     "api": (
         "OpenAI endpoint: responses (the image_generation tool, as the reference) or images "
-        "(images.edit: no main model; no moderation or action)."
+        "(images.edit: no main model; no moderation or action); empty: responses, or images "
+        "in batch mode."
     ),
+    "batch_api": (
+        "Submit to OpenAI's Batch API at half price (answers within 24 h); a later run, "
+        "wait_for_batch or collect-batches publishes them."
+    ),
+    "wait_for_batch": "Batch mode: poll until the batches end, then publish (this run waits).",
     "reference_images": (
         "Extra images after the input, in order: URLs, s3:// URIs, paths or file-… ids "
         "(16 images at most in all)."

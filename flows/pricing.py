@@ -8,12 +8,13 @@ A price we do not have is never guessed: the estimate is then unknown and names 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,13 @@ class PriceTable:
     prices: Mapping[str, Mapping[str, float]]
     source: str
     as_of: str
+    # The Batch API's column: a model's "batch" object in the table (half price as
+    # OpenAI publishes it; a kind missing there is unknown, never guessed).
+    batch: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
 
-    def price(self, model: str, kind: str) -> float | None:
+    def price(self, model: str, kind: str, batch: bool = False) -> float | None:
         """The price of one kind of token for ``model``, or None when the table lacks it."""
-        return self.prices.get(model, {}).get(kind)
+        return (self.batch if batch else self.prices).get(model, {}).get(kind)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class CostEstimate:
     usage_reported: bool = True
     free_because: str = "cached"
     saved_usd: float | None = None  # what a cache hit would have cost, when known
+    batch: bool = False  # priced at the Batch API's rate
+    interactive_usd: float | None = None  # the same usage at the interactive rate
 
     @classmethod
     def free(cls, because: str = "cached", saved_usd: float | None = None) -> CostEstimate:
@@ -105,9 +111,15 @@ class CostEstimate:
             return f"{line} ({self.free_because}, no API call; saved ${self.saved_usd:.4f})"
         if self.cached:
             return f"{line} ({self.free_because}, no API call)"
+        notes = []
+        if self.batch:
+            interactive = (
+                "unknown" if self.interactive_usd is None else f"${self.interactive_usd:.4f}"
+            )
+            notes.append(f"at the Batch API price; interactive: {interactive}")
         if self.assumed_image_model:
-            return f"{line} (image model {self.assumed_image_model} assumed)"
-        return line
+            notes.append(f"image model {self.assumed_image_model} assumed")
+        return f"{line} ({'; '.join(notes)})" if notes else line
 
 
 def load_price_table(override: Path | None) -> PriceTable:
@@ -128,11 +140,14 @@ def load_price_table(override: Path | None) -> PriceTable:
     prices = {model: dict(kinds) for model, kinds in table.prices.items()}
     for model, kinds in user.prices.items():
         prices[model] = prices.get(model, {}) | dict(kinds)
+    batch = {model: dict(kinds) for model, kinds in table.batch.items()}
+    for model, kinds in user.batch.items():
+        batch[model] = batch.get(model, {}) | dict(kinds)
     # The override's figures may be of another date and origin: keep both on record.
     source = f"{table.source}; overridden by {override}" + (
         f": {user.source}" if user.source else ""
     )
-    return PriceTable(prices, source, user.as_of or table.as_of)
+    return PriceTable(prices, source, user.as_of or table.as_of, batch)
 
 
 def _parse(text: str, label: str) -> PriceTable:
@@ -145,15 +160,22 @@ def _parse(text: str, label: str) -> PriceTable:
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ConfigurationError(f'{label} needs an object with a "models" object; {fix}')
     prices: dict[str, dict[str, float]] = {}
+    batch: dict[str, dict[str, float]] = {}
     for model, entry in data["models"].items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not isinstance(entry.get("batch", {}), dict):
             raise ConfigurationError(f"{label}: models.{model} must be an object; {fix}")
         # A model's own "source" is a note for people, not a price.
-        prices[model] = {k: _price(label, model, k, v) for k, v in entry.items() if k != "source"}
+        prices[model] = {
+            k: _price(label, model, k, v) for k, v in entry.items() if k not in ("source", "batch")
+        }
+        if "batch" in entry:
+            batch[model] = {
+                k: _price(label, f"{model}.batch", k, v) for k, v in entry["batch"].items()
+            }
     notes = {key: data.get(key, "") for key in ("source", "as_of")}
     if not all(isinstance(note, str) for note in notes.values()):
         raise ConfigurationError(f'{label}: "source" and "as_of" must be strings; {fix}')
-    return PriceTable(prices, notes["source"], notes["as_of"])
+    return PriceTable(prices, notes["source"], notes["as_of"], batch)
 
 
 def _price(label: str, model: str, kind: str, value: Any) -> float:
@@ -173,15 +195,36 @@ def _price(label: str, model: str, kind: str, value: Any) -> float:
 
 
 def estimate_cost(
-    usage: TokenUsage | None, main_model: str, image_model: str | None, table: PriceTable
+    usage: TokenUsage | None,
+    main_model: str,
+    image_model: str | None,
+    table: PriceTable,
+    batch: bool = False,
 ) -> CostEstimate:
-    """What ``usage`` cost: the main model's tokens plus the image tool's, if reported."""
+    """What ``usage`` cost: the main model's tokens plus the image tool's, if reported.
+
+    ``batch``: at the Batch API's prices, with the interactive figure beside it.
+    """
+    if batch:
+        paid = estimate_cost(usage, main_model, image_model, table, batch=False)
+        at_batch = _estimate(usage, main_model, image_model, table, batch=True)
+        return replace(at_batch, batch=True, interactive_usd=paid.usd)
+    return _estimate(usage, main_model, image_model, table, batch=False)
+
+
+def _estimate(
+    usage: TokenUsage | None,
+    main_model: str,
+    image_model: str | None,
+    table: PriceTable,
+    batch: bool,
+) -> CostEstimate:
     if usage is None:
         return CostEstimate(usd=None, usage_reported=False)
     # The cached share of the input is billed at its own rate, the rest at the full rate.
     cached = min(usage.cached_input_tokens, usage.input_tokens)
     cached_kind = "cached_text_input"
-    if table.price(main_model, cached_kind) is None:
+    if table.price(main_model, cached_kind, batch) is None:
         cached_kind = "text_input"  # no discount known: price cached tokens as ordinary
     items = [
         (main_model, "text_input", usage.input_tokens - cached),
@@ -202,9 +245,9 @@ def estimate_cost(
     for model, kind, tokens in items:
         if tokens <= 0:
             continue  # no tokens of this kind, so its price is not needed
-        price = table.price(model, kind)
+        price = table.price(model, kind, batch)
         if price is None:
-            missing.append(f"{model} {kind}")
+            missing.append(f"{model} {'batch ' if batch else ''}{kind}")
         else:
             usd += tokens * price / _PER_TOKEN
     missing_once = tuple(dict.fromkeys(missing))
@@ -219,7 +262,14 @@ def total(estimates: Iterable[CostEstimate]) -> CostEstimate:
     assumed = ", ".join(
         dict.fromkeys(p.assumed_image_model for p in parts if p.assumed_image_model)
     )
+    interactive = [part.interactive_usd for part in parts if part.batch]
     return CostEstimate(
+        batch=bool(interactive),
+        interactive_usd=(
+            sum(x for x in interactive if x is not None)
+            if interactive and None not in interactive
+            else None
+        ),
         usd=sum(known) if len(known) == len(parts) else None,
         missing=missing,
         assumed_image_model=assumed or None,

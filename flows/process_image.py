@@ -6,9 +6,11 @@ from typing import Any
 
 from prefect import flow
 
+from flows.batch.outcomes import BatchReport
 from flows.inputs import parse_input
 from flows.local_server.connect import find_running_server
 from flows.parameters import (
+    batch_parameters,
     credential_parameters,
     generation_parameters,
     output_parameters,
@@ -34,12 +36,21 @@ __all__ = ["ProcessedImage", "process_image"]
     reference_parameters,
     output_parameters,
     pacing_parameters,
+    batch_parameters,
     credential_parameters,
 )
-def process_image(image: str, **options: Any) -> ProcessedImage:
-    """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder)."""
+def process_image(image: str, **options: Any) -> ProcessedImage | BatchReport:
+    """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder).
+
+    In batch mode the result is the batch report of its one image (flows.batch_api).
+    """
     parse_input(image)  # refuse an unusable input before touching AWS
     request = resolve_request(options, main_input=image)
+    if options["batch_api"]:
+        from flows.batch.runner import finish_batch
+        from flows.batch_api.rounds import in_batch_mode
+
+        return finish_batch(in_batch_mode([image], request, options, 1), key="process-image")
     work_dir, created = prepare_work_dir(options["output_dir"])
     try:
         return run_pipeline(image, request, work_dir, say=report)

@@ -21,6 +21,7 @@ from flows.parameters import (
     ChunkSize,
     ConcurrencyParam,
     ImagesParam,
+    batch_parameters,
     credential_parameters,
     generation_parameters,
     output_parameters,
@@ -41,6 +42,7 @@ find_running_server()
     reference_parameters,
     output_parameters,
     pacing_parameters,
+    batch_parameters,
     credential_parameters,
 )
 def process_images(
@@ -58,6 +60,11 @@ def process_images(
         pacing_key=chunk.parent if chunk else None,  # children share one rate
     )
     inputs = unique_inputs(images)
+    if options["batch_api"]:  # OpenAI runs the work: no chunks needed (flows.batch_api)
+        from flows.batch_api.rounds import in_batch_mode
+
+        report = in_batch_mode(inputs, request, options, concurrency)
+        return finish_batch(report, key="process-images")
     if chunk_size and len(inputs) > chunk_size and chunk is None:
         cache_block = require_cache_block(request.cache_block)
         parameters = {**options, "concurrency": concurrency, "cache_block": cache_block}

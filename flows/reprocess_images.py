@@ -28,6 +28,7 @@ from flows.parameters import (
     ChunkSize,
     ConcurrencyParam,
     DestinationParam,
+    batch_parameters,
     credential_parameters,
     generation_parameters,
     pacing_parameters,
@@ -75,7 +76,11 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
 
 @flow(name="reprocess-images", log_prints=False)
 @with_parameters(
-    generation_parameters, reference_parameters, pacing_parameters, credential_parameters
+    generation_parameters,
+    reference_parameters,
+    pacing_parameters,
+    batch_parameters,
+    credential_parameters,
 )
 def reprocess_images(
     source_prefix: str = "incoming/",
@@ -101,7 +106,12 @@ def reprocess_images(
     done: dict[str, ImageOutcome] = {}
     if todo:
         inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
-        if chunk_size and len(inputs) > chunk_size:  # a large prefix: spread over the pool
+        if options["batch_api"]:  # collects last night's batches first (flows.batch_api)
+            from flows.batch_api.rounds import in_batch_mode
+
+            parameters = {**options, "s3_prefix": destination_prefix}
+            batch = in_batch_mode(inputs, request, parameters, concurrency)
+        elif chunk_size and len(inputs) > chunk_size:  # a large prefix: spread over the pool
             cache_block = require_cache_block(request.cache_block)
             parameters = {
                 **options,
@@ -123,6 +133,10 @@ def reprocess_images(
                     source, params, outcome.key, outcome.s3_url or "", outcome.public_url or ""
                 )
         write_manifest_task(request, manifest_path, manifest)
+    elif options["batch_api"]:  # nothing new: still publish what last night's batches answered
+        from flows.batch_api.rounds import collect_now
+
+        collect_now(request, concurrency)
 
     outcomes = [done.get(s.key) or skipped(s, store.bucket, manifest) for s in sources]
     return finish_batch(BatchReport(outcomes=outcomes), key="reprocess-images")

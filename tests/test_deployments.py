@@ -39,6 +39,7 @@ FLOW_NAMES = {
     "on-demand": "process-image",
     "batch": "process-images",
     "nightly": "reprocess-images",
+    "every-10-minutes": "collect-batches",
 }
 
 # The commands of docs/deploy.md, as the end-to-end test runs them (after `uv run`).

@@ -14,7 +14,7 @@ class ImageOutcome(BaseModel):
     """One input's fate in a batch (no bytes, no secrets)."""
 
     input: str
-    status: Literal["uploaded", "failed", "skipped"]
+    status: Literal["uploaded", "failed", "skipped", "submitted"]
     s3_url: str | None = None
     public_url: str | None = None
     key: str | None = None
@@ -22,6 +22,7 @@ class ImageOutcome(BaseModel):
     total_tokens: int = 0
     generation_cached: bool = False
     cost: CostEstimate | None = None
+    batch_id: str | None = None  # submitted: the OpenAI batch that will answer it
 
     @classmethod
     def uploaded(cls, result: ProcessedImage) -> ImageOutcome:
@@ -42,6 +43,11 @@ class ImageOutcome(BaseModel):
         """An image that did not, and why."""
         return cls(input=image, status="failed", error=error)
 
+    @classmethod
+    def submitted(cls, image: str, batch_id: str | None) -> ImageOutcome:
+        """An image in a batch of OpenAI's Batch API, published when a later round collects."""
+        return cls(input=image, status="submitted", batch_id=batch_id)
+
 
 class BatchReport(BaseModel):
     """All outcomes of a batch, in input order."""
@@ -59,6 +65,11 @@ class BatchReport(BaseModel):
         return [o for o in self.outcomes if o.status == "uploaded"]
 
     @property
+    def submitted(self) -> list[ImageOutcome]:
+        """The outcomes waiting in a Batch API batch."""
+        return [o for o in self.outcomes if o.status == "submitted"]
+
+    @property
     def total_tokens(self) -> int:
         """Tokens OpenAI reported across the batch."""
         return sum(o.total_tokens for o in self.outcomes)
@@ -71,7 +82,10 @@ class BatchReport(BaseModel):
     def summary(self) -> str:
         """One line: counts, then the failed inputs."""
         text = f"{len(self.uploaded)} uploaded, {len(self.failed)} failed"
-        skipped = len(self.outcomes) - len(self.uploaded) - len(self.failed)
+        if self.submitted:
+            batches = sorted({o.batch_id or "being created" for o in self.submitted})
+            text += f", {len(self.submitted)} submitted (batch {', '.join(batches)})"
+        skipped = len(self.outcomes) - len(self.uploaded) - len(self.failed) - len(self.submitted)
         if skipped:
             text += f", {skipped} skipped"
         if self.failed:

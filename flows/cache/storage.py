@@ -55,3 +55,23 @@ def check_cache_block(name: str) -> None:
             "IMAGE_PIPELINE_CACHE_BUCKET=<bucket> python -m blocks, or unset "
             "IMAGE_PIPELINE_CACHE_BLOCK / --cache-block to cache on this host"
         ) from None
+
+
+def is_cached(step: Task[Any, Any], parameters: dict[str, Any]) -> bool:
+    """Whether ``step`` called with ``parameters`` would be a cache hit, asking nothing else.
+
+    The key comes from the step's own policy and the record is looked up in the store
+    Prefect itself would read (its result storage and key storage), so the answer is
+    exactly the task's: batch mode submits only what an interactive run would pay for.
+    """
+    from prefect.results import get_result_store
+
+    key = step.cache_policy.compute_key(  # type: ignore[union-attr]
+        task_ctx=None,  # type: ignore[arg-type]  # our key functions never read it
+        inputs=parameters,
+        flow_parameters={},
+    )
+    if not key:
+        return False
+    store = get_result_store().update_for_task(step, _sync=True)  # type: ignore[call-arg]
+    return bool(store.exists(key))  # type: ignore[union-attr]

@@ -45,7 +45,10 @@ class PipelineRequest:
 def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
     """The options among ``parameters`` (named as in flows.parameters), checked."""
     names = inspect.signature(generation_parameters).parameters
-    return GenerationOptions(**{n: parameters[n] for n in names if n in parameters}).check()
+    values = {n: parameters[n] for n in names if n in parameters}
+    if values.get("api") is None:  # the Batch API's documented image endpoint is images.edit
+        values["api"] = "images" if parameters.get("batch_api") else "responses"
+    return GenerationOptions(**values).check()
 
 
 def resolve_request(

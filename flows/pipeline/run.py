@@ -101,7 +101,11 @@ class _Steps:
         options = self.request.options
         table = load_price_table(settings().prices_file)
         # A cache hit's record keeps the usage it was paid for: that is what it saved.
-        paid = estimate_cost(generated.usage, options.model, options.image_model, table)
+        # An answer collected from a batch was paid at the Batch API's price.
+        at_batch = self.request.generator.batch_answers is not None and not cached
+        paid = estimate_cost(
+            generated.usage, options.model, options.image_model, table, batch=at_batch
+        )
         return CostEstimate.free(saved_usd=paid.usd) if cached else paid
 
     def save(self, generated: GeneratedImage) -> SavedImage:

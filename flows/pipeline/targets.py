@@ -29,6 +29,9 @@ class GeneratorTarget:
 
     kind: Literal["openai", "offline"] = "openai"
     credentials_block: str | None = None
+    # Batch mode's collection: answer from these collected Batch API answers, never call
+    # OpenAI (flows.batch_api.answers). Not in any key: the answer is the same image.
+    batch_answers: str | None = None
 
     @property
     def offline(self) -> bool:
@@ -39,6 +42,10 @@ class GeneratorTarget:
         """The generator this target describes, on OpenAI's ``api`` (responses or images)."""
         if self.offline:
             return OfflineImageGenerator()
+        if self.batch_answers is not None:
+            from flows.batch_api.answers import BatchAnswerGenerator
+
+            return BatchAnswerGenerator(Path(self.batch_answers))
         client = openai_client(self.credentials_block)
         if api == "images":
             return ImagesAPIGenerator(client)

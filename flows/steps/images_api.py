@@ -39,6 +39,22 @@ def _part(name: str, data_url: str) -> tuple[str, bytes, str]:
     return f"{name}.{_EXTENSIONS.get(mime, 'png')}", base64.b64decode(payload), mime
 
 
+def edit_fields(options: GenerationOptions) -> dict[str, Any]:
+    """What ``images.edit`` takes besides its images: the same in a multipart call and in
+    a Batch API line's JSON (flows.batch_api.lines)."""
+    fields: dict[str, Any] = {
+        "prompt": options.effective_prompt,
+        "model": options.image_model or DEFAULT_IMAGE_MODEL,
+        "background": options.background,
+        "quality": options.quality,
+        "output_format": options.output_format,
+    }
+    for name in ("size", "output_compression", "input_fidelity"):
+        if getattr(options, name) is not None:
+            fields[name] = getattr(options, name)
+    return fields
+
+
 def images_arguments(
     image: EncodedImage,
     options: GenerationOptions,
@@ -59,15 +75,8 @@ def images_arguments(
             _part("input", image.data_url),
             *(_part(f"reference-{n}", ref.value) for n, ref in enumerate(references, 1)),
         ],
-        "prompt": options.effective_prompt,
-        "model": options.image_model or DEFAULT_IMAGE_MODEL,
-        "background": options.background,
-        "quality": options.quality,
-        "output_format": options.output_format,
+        **edit_fields(options),
     }
-    for name in ("size", "output_compression", "input_fidelity"):
-        if getattr(options, name) is not None:
-            arguments[name] = getattr(options, name)
     if mask is not None:
         arguments["mask"] = _part("mask", mask.value)
     return arguments

@@ -1,10 +1,13 @@
 """The HTTP side of the fake OpenAI server: routing, auth, validation, faults, headers.
 
-Every request is recorded first; only ``POST /v1/responses`` is served. Its body is
-checked against the openai SDK's request types (``openai_spec``), always: a body that
-breaks them is refused with OpenAI's 400 (before any queued fault is consumed) and booked
-in the server's ``spec_errors``. A valid request is answered after the server's
-``latency`` with the prepared body, or with the next queued ``Fault``.
+Every request is recorded first. ``POST /v1/images/edits`` is served with
+``openai_images_api``; the Files and Batch APIs by the routes of ``openai_batch_routes``
+(which parse and check the request, then act only once the key is checked). The rest of
+this module serves ``POST /v1/responses``. Its body is checked against the openai SDK's
+request types (``openai_spec``), always: a body that breaks them is refused with OpenAI's
+400 (before any queued fault is consumed) and booked in the server's ``spec_errors``. A
+valid request is answered after the server's ``latency`` with the prepared body, or with
+the next queued ``Fault``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from .loopback import LoopbackHandler
+from .openai_batch_routes import route_stored
 from .openai_bodies import (
     _dumps,
     _failed_call_item,
@@ -24,6 +28,7 @@ from .openai_bodies import (
     _success,
 )
 from .openai_faults import _IMAGE_URL, _MODEL, _REQUEST_ID, Fault, _incorrect_key_message
+from .openai_files import Route
 from .openai_images_api import IMAGES_EDITS_PATH, check_form, images_answer, parse_form
 from .openai_requests import RESPONSES_PATH, RecordedRequest, _image_tool, _remote_image_url
 from .openai_spec import SpecError, check_request
@@ -59,6 +64,12 @@ class _OpenAIHandler(LoopbackHandler):
         if self.command == "POST" and path == IMAGES_EDITS_PATH:
             self._images_edits(fake, raw, request_id)
             return
+        content_type = self.headers.get("content-type", "")
+        files, batches = fake._file_store, fake._batch_store
+        route = route_stored(files, batches, self.command, self.path, content_type, raw, body)
+        if route is not None:
+            self._stored_api(fake, path, route, request_id)
+            return
         served = self.command == "POST" and path == RESPONSES_PATH
         spec_error = check_request(body) if served and isinstance(body, dict) else None
         fake._record(
@@ -84,6 +95,21 @@ class _OpenAIHandler(LoopbackHandler):
             self._responses(fake, body, request_id, arrived, spec_error)
         finally:
             fake._leave(time.monotonic() - arrived)
+
+    def _stored_api(self, fake: FakeOpenAIServer, path: str, route: Route, request_id: str) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        fake._record(
+            RecordedRequest(
+                self.command, path, headers, route.recorded, spec_error=route.spec_error
+            )
+        )
+        if not self._authorised(fake, request_id):
+            return
+        reply = route.run()
+        for error in reply.refused:
+            fake._refused(error)
+        fake._notify()
+        self._send(reply.status, request_id, reply.body, content_type=reply.content_type)
 
     def _images_edits(self, fake: FakeOpenAIServer, raw: bytes, request_id: str) -> None:
         form = parse_form(self.headers.get("content-type", ""), raw)

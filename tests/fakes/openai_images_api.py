@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, get_type_hints
@@ -88,28 +89,43 @@ def check_form(form: ImagesForm) -> SpecError | None:
 
 def images_answer(form: ImagesForm) -> dict[str, Any]:
     """The ImagesResponse for a valid form: the first image in the requested format."""
-    first = form.images[0]
-    data_url = f"data:{first[1]};base64,{base64.b64encode(first[2]).decode()}"
-    tool = {k: v for k, v in form.fields.items() if k in ("size", "output_format")}
-    if "output_compression" in form.fields:
-        tool["output_compression"] = int(form.fields["output_compression"])
+    _, mime, data = form.images[0]
+    return edit_answer(data, mime, form.fields, len(form.images))
+
+
+def edit_answer(image: bytes, mime: str, fields: Mapping[str, Any], images: int) -> dict[str, Any]:
+    """The ImagesResponse for an edit of ``images`` inputs whose first is ``image``
+    (``mime``), with the other parameters in ``fields`` (form strings or JSON values).
+
+    Shared by the multipart route and the Batch API's JSON lines. An image the fake
+    cannot see (empty bytes, e.g. an https URL) gives the prompt-coloured fallback.
+    """
+    data_url = f"data:{mime};base64,{base64.b64encode(image).decode()}"
+    tool = {k: v for k, v in fields.items() if k in ("size", "output_format")}
+    if fields.get("output_compression") is not None:
+        tool["output_compression"] = int(fields["output_compression"])
+    prompt = str(fields.get("prompt") or "")
+    content = [
+        {"type": "input_text", "text": prompt},
+        {"type": "input_image", "image_url": data_url},
+    ]
     request = {
-        "input": [{"role": "user", "content": [{"type": "input_image", "image_url": data_url}]}],
+        "input": [{"role": "user", "content": content}],
         "tools": [{"type": "image_generation", **tool}],
     }
-    image = generated_image(request)
-    quality = form.fields.get("quality", "auto")
+    generated = generated_image(request)
+    quality = fields.get("quality") or "auto"
     size = requested_size(tool) or (1024, 1024)
     output_tokens = _output_tokens("medium" if quality == "auto" else quality, size)
-    text_tokens = (len(form.fields.get("prompt", "")) + 3) // 4
-    image_tokens = INPUT_IMAGE_TOKENS * len(form.images)
+    text_tokens = (len(prompt) + 3) // 4
+    image_tokens = INPUT_IMAGE_TOKENS * images
     return {
         "created": int(time.time()),
-        "background": "transparent" if form.fields.get("background") == "transparent" else "opaque",
-        "output_format": form.fields.get("output_format", "png"),
+        "background": "transparent" if fields.get("background") == "transparent" else "opaque",
+        "output_format": fields.get("output_format") or "png",
         "quality": "medium" if quality == "auto" else quality,
         "size": "x".join(map(str, size)),
-        "data": [{"b64_json": base64.b64encode(image).decode()}],
+        "data": [{"b64_json": base64.b64encode(generated).decode()}],
         "usage": {
             "input_tokens": text_tokens + image_tokens,
             "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},

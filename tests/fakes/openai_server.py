@@ -17,6 +17,12 @@ request types; a body that breaks them gets OpenAI's 400 and lands in ``spec_err
 ``openai_bodies`` (response bodies), ``openai_images`` (the generated image, in the
 tool's format and size), ``openai_usage`` (token counts) and ``openai_handler`` (the
 HTTP handler). ``Fault``, ``RecordedRequest`` and ``SpecError`` are re-exported here.
+
+The Batch API (``/v1/batches``) and the Files API it reads and writes (``/v1/files``) live
+in ``openai_batch`` (batches on a simulated clock), ``openai_batch_lines`` (the input
+lines, checked and answered), ``openai_files`` (the file store) and ``openai_batch_routes``
+(their HTTP routes); the server only holds the stores and the simulated ``batch_clock``
+they run on, and exposes them to tests.
 """
 
 from __future__ import annotations
@@ -24,9 +30,14 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from .loopback import LoopbackServer
+from .openai_batch import BatchClock, BatchStore
+from .openai_batch_lines import LineFailure, parse_lines
 from .openai_faults import Fault
+from .openai_files import FileStore
 from .openai_handler import _OpenAIHandler
 from .openai_images_api import IMAGES_EDITS_PATH
 from .openai_requests import RESPONSES_PATH, RecordedRequest
@@ -43,6 +54,9 @@ class FakeOpenAIServer(LoopbackServer):
     ``default_fault``: outcome used when the fault queue is empty (None = success).
     ``images_per_minute``: enforce OpenAI's image rate limit as a token bucket (burst
     ``RATE_BURST``); a request finding it empty gets a 429 with Retry-After.
+    ``batch_duration``: simulated seconds a batch spends in_progress.
+    ``batch_seconds_per_poll``: how far each ``GET /v1/batches/{id}`` moves ``batch_clock``
+    (before the batch's status is updated).
     """
 
     RATE_BURST = 2
@@ -56,6 +70,8 @@ class FakeOpenAIServer(LoopbackServer):
         latency: float = 0.0,
         default_fault: Fault | None = None,
         images_per_minute: float | None = None,
+        batch_duration: float = 0.0,
+        batch_seconds_per_poll: float = 60.0,
     ) -> None:
         super().__init__()
         self.images_per_minute = images_per_minute
@@ -72,6 +88,12 @@ class FakeOpenAIServer(LoopbackServer):
         self._max_in_flight = 0
         self._handled_seconds: list[float] = []
         self._spec_errors: list[SpecError] = []
+        self.batch_clock = BatchClock()
+        """The Batch API's simulated time: ``now()``, ``advance(seconds)``."""
+        self._file_store = FileStore(self.batch_clock.now)
+        self._batch_store = BatchStore(
+            self._file_store, self.batch_clock, batch_duration, batch_seconds_per_poll
+        )
 
     @property
     def base_url(self) -> str:
@@ -134,9 +156,58 @@ class FakeOpenAIServer(LoopbackServer):
         with self._lock:
             return list(self._spec_errors)
 
+    # -- the Batch and Files APIs --------------------------------------------
+
+    def hold_batch_creates(self, gate: threading.Event | None) -> None:
+        """Each ``POST /v1/batches`` creates its batch at once but answers only when
+        ``gate`` is set: a client killed meanwhile never learns the batch id."""
+        self._batch_store.create_gate = gate
+
+    def expire_next_batch(self, done: int) -> None:
+        """The next batch created expires instead of finalizing, with only its first
+        ``done`` lines (in file order) answered; the rest appear in no file."""
+        self._batch_store.expire_next(done)
+
+    def fail_batch_lines(
+        self,
+        match: Callable[[dict[str, Any]], bool],
+        status: int = 400,
+        code: str = "moderation_blocked",
+        message: str = "Your request was rejected by the safety system.",
+    ) -> None:
+        """Batch lines (the parsed line dict) that ``match`` go to the error file with
+        this status and error, in every batch processed from now until reset()."""
+        self._batch_store.fail_lines(match, LineFailure(status, code, message))
+
+    @property
+    def batches(self) -> list[dict[str, Any]]:
+        """Every batch as a ``Batch`` dict in its current state, in creation order."""
+        return self._batch_store.batches()
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        """One batch's current ``Batch`` dict (KeyError when unknown)."""
+        return self._batch_store.batch(batch_id)
+
+    def batch_input_lines(self, batch_id: str) -> list[dict[str, Any]]:
+        """The parsed JSON lines of the file the batch was created from, in file order."""
+        return parse_lines(self._batch_store.input_content(batch_id))
+
+    @property
+    def batch_lines_answered(self) -> int:
+        """Batch lines answered 200 across all batches: the images "paid for"."""
+        return self._batch_store.answered
+
+    @property
+    def files(self) -> dict[str, tuple[dict[str, Any], bytes]]:
+        """Every stored file, uploaded or written by a batch: id -> (FileObject, bytes)."""
+        return self._file_store.snapshot()
+
     def reset(self) -> None:
         """Clear history, timings, spec errors, queued faults, default_fault, the
-        in-flight peak and the rate limit's count (its bucket refilled)."""
+        in-flight peak, the rate limit's count (its bucket refilled), and every batch,
+        file, batch-line failure and pending expiry (``batch_clock`` keeps its time)."""
+        self._batch_store.clear()
+        self._file_store.clear()
         with self._lock:
             self._history.clear()
             self._spec_errors.clear()

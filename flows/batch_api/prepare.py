@@ -1,0 +1,101 @@
+"""Read each image once to learn what it needs: nothing (cached), a wait, or a new line.
+
+The generation key is computed by the generate task's own policy and looked up where
+the task would look (flows.cache.storage.is_cached), so an image an interactive run has
+already paid for is never sent to a batch, and one already in an open batch is not sent
+again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import shutil
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.batch.outcomes import ImageOutcome
+from flows.batch_api.lines import Endpoint, batch_line, request_id
+from flows.batch_api.spool import LineSpool
+from flows.cache.storage import is_cached, with_cache
+from flows.errors import explain
+from flows.inputs import parse_input
+from flows.pipeline.request import PipelineRequest
+from flows.pipeline.tasks import generate_task
+from flows.steps.encode import encode_loaded
+from flows.steps.load import load_image
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input, read: its request id and whether the cache already answers it."""
+
+    input: str
+    custom_id: str
+    cached: bool
+
+
+def prepare_one(
+    raw: str,
+    request: PipelineRequest,
+    endpoint: Endpoint,
+    pending: Mapping[str, str],
+    spool: LineSpool,
+    work_dir: Path,
+) -> Prepared:
+    """Load and encode ``raw``; spool its line unless cached or already pending."""
+    source = parse_input(raw)
+    client = request.store.s3_client() if source.kind == "s3" else None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        encoded = encode_loaded(load_image(source, str(work_dir), s3_client=client))
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    references = request.references.for_input(source.raw)
+    custom_id = request_id(encoded, request.options, references, request.mask, endpoint)
+    generate = with_cache(generate_task, request.cache_block)
+    cached = is_cached(
+        generate,
+        {
+            "image": encoded,
+            "options": request.options,
+            "generator": request.generator,
+            "references": references,
+            "mask": request.mask,
+        },
+    )
+    if not cached and custom_id not in pending:
+        spool.add(
+            batch_line(custom_id, raw, endpoint, encoded, request.options, references, request.mask)
+        )
+    return Prepared(raw, custom_id, cached)
+
+
+def prepare_all(
+    inputs: list[str],
+    request: PipelineRequest,
+    endpoint: Endpoint,
+    pending: Mapping[str, str],
+    spool: LineSpool,
+    work_dir: Path,
+    concurrency: int,
+) -> tuple[list[Prepared], dict[str, ImageOutcome]]:
+    """Every input prepared, in order; one that cannot be read is an outcome instead."""
+
+    def one(n: int, raw: str) -> Prepared | ImageOutcome:
+        try:
+            return prepare_one(raw, request, endpoint, pending, spool, work_dir / f"{n:06d}")
+        except Exception as exc:  # noqa: BLE001 - every failure is reported with its reason
+            return ImageOutcome.failed(raw, explain(exc))
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prepare") as pool:
+        # Each copy is taken here, in the flow's thread: it carries the run's context
+        # (its result store and settings) into the worker thread.
+        futures = [
+            pool.submit(contextvars.copy_context().run, one, n, raw) for n, raw in enumerate(inputs)
+        ]
+        results = [future.result() for future in futures]
+    prepared = [r for r in results if isinstance(r, Prepared)]
+    failed = {r.input: r for r in results if isinstance(r, ImageOutcome)}
+    return prepared, failed
