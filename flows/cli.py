@@ -15,10 +15,11 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.cli_inputs import collect_inputs
 from flows.cli_process import startup_done
+from flows.cli_review import wants_report, write_local_reports
 from flows.cli_server import (
     add_server_flags,
     connect_and_announce,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Here, not at the top: the choices come from the openai SDK, whose import takes ~0.8 s
     # that console_main overlaps with the background server's start.
     from flows.cli_flags import add_tool_flags
+    from flows.cli_review import add_review_flags
     from flows.tool_options import choices
 
     parser = argparse.ArgumentParser(
@@ -137,17 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="S3Bucket block holding the cache every host shares "
         "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
     )
-    parser.add_argument(
-        "--batch-api",
-        action="store_true",
-        help="Submit to OpenAI's Batch API at half price, answers within 24 h (docs/batch.md); "
-        "a later --batch-api run (or --wait) publishes them",
-    )
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help="With --batch-api: poll until the batches end, then publish",
-    )
+    add_review_flags(parser)
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
     return parser
@@ -165,27 +157,6 @@ def _quiet_prefect_console(debug: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # A first run migrates a fresh database; Prefect's 20 s default is too short on small machines.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-
-
-def read_input_list(path: str) -> list[str]:
-    """Inputs from a file: one per line, ``#`` comments and blank lines ignored."""
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SystemExit(f"process-image: cannot read --input-list {path}: {exc.strerror}") from exc
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
-
-
-def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """-i values then --input-list lines; at least one is required."""
-    inputs = [*args.input, *(read_input_list(args.input_list) if args.input_list else [])]
-    if not inputs:
-        parser.error("give an image with -i/--input or a file of inputs with --input-list")
-    if args.concurrency < 1:
-        parser.error("--concurrency must be at least 1")
-    if args.wait and not args.batch_api:
-        parser.error("--wait goes with --batch-api")
-    return inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,6 +196,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "images_per_minute": args.images_per_minute,
         "batch_api": args.batch_api,
         "wait_for_batch": args.wait,
+        "strict_checks": args.strict_checks,
     }
 
 
@@ -243,7 +215,8 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
         startup_done()
         with without_heartbeats(), restarting_if_lost(connection):
-            run = _run_one if len(inputs) == 1 and not args.batch_api else _run_batch
+            single = len(inputs) == 1 and not (args.batch_api or wants_report(args))
+            run = _run_one if single else _run_batch
             code, flow_run_id = run(args, inputs)
         link = run_link(connection, flow_run_id)
         if link:
@@ -309,6 +282,8 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
             report = failed.report
     flow_run_id = state.state_details.flow_run_id
     print_summary(report)
+    if wants_report(args):
+        report = write_local_reports(args, report)
     if report.failed:
         names = ", ".join(o.input for o in report.failed)
         print(

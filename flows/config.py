@@ -171,6 +171,26 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_RATE_LIMIT",
         description="Prefect global concurrency limit whose limit is the fleet's images/minute.",
     )
+    check_max_drift: int = Field(
+        default=20,
+        ge=0,
+        le=64,
+        validation_alias="IMAGE_PIPELINE_CHECK_MAX_DRIFT",
+        description="Recreations whose pHash differs from the input's by more bits are flagged.",
+    )
+    check_min_transparent_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        validation_alias="IMAGE_PIPELINE_CHECK_MIN_TRANSPARENT_SHARE",
+        description="Transparent share a transparent output of a plain-background input needs.",
+    )
+    check_min_detail: float = Field(
+        default=2.0,
+        ge=0,
+        validation_alias="IMAGE_PIPELINE_CHECK_MIN_DETAIL",
+        description="Colour spread (0-255) under which an output counts as blank.",
+    )
     batch_poll_seconds: float = Field(
         default=60.0,
         gt=0,

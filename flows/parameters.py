@@ -92,6 +92,14 @@ def pacing_parameters(*, images_per_minute: ImagesPerMinute | None = None) -> No
     """How fast this run may send images to OpenAI (flows.clients.rate)."""
 
 
+def check_parameters(*, strict_checks: bool = False) -> None:
+    """What a flagged output means (flows.review.checks)."""
+
+
+def report_parameters(*, report_key: str | None = None) -> None:
+    """Where a batch writes its review page (flows.review.report)."""
+
+
 def batch_parameters(*, batch_api: bool = False, wait_for_batch: bool = False) -> None:
     """Whether this run goes through OpenAI's Batch API (flows.batch_api)."""
 
@@ -137,6 +145,14 @@ DESCRIPTIONS: dict[str, str] = {
         "wait_for_batch or collect-batches publishes them."
     ),
     "wait_for_batch": "Batch mode: poll until the batches end, then publish (this run waits).",
+    "strict_checks": (
+        "Fail an output the checks flag (wrong format or size, no transparency, blank, "
+        "drifted) instead of publishing it; its cost is still reported."
+    ),
+    "report_key": (
+        "Bucket key of an HTML review page (source beside result, checks, cost); its JSON "
+        "lines go beside it (.jsonl). Empty: none."
+    ),
     "reference_images": (
         "Extra images after the input, in order: URLs, s3:// URIs, paths or file-… ids "
         "(16 images at most in all)."

@@ -274,5 +274,9 @@ def total(estimates: Iterable[CostEstimate]) -> CostEstimate:
         missing=missing,
         assumed_image_model=assumed or None,
         cached=bool(parts) and all(part.cached for part in parts),
+        # "offline" when every part was, else "cached"
+        free_because=parts[0].free_because
+        if parts and len({part.free_because for part in parts}) == 1
+        else "cached",
         usage_reported=all(part.usage_reported for part in parts),
     )

@@ -11,6 +11,7 @@ from flows.inputs import parse_input
 from flows.local_server.connect import find_running_server
 from flows.parameters import (
     batch_parameters,
+    check_parameters,
     credential_parameters,
     generation_parameters,
     output_parameters,
@@ -37,6 +38,7 @@ __all__ = ["ProcessedImage", "process_image"]
     output_parameters,
     pacing_parameters,
     batch_parameters,
+    check_parameters,
     credential_parameters,
 )
 def process_image(image: str, **options: Any) -> ProcessedImage | BatchReport:

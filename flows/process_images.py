@@ -22,14 +22,17 @@ from flows.parameters import (
     ConcurrencyParam,
     ImagesParam,
     batch_parameters,
+    check_parameters,
     credential_parameters,
     generation_parameters,
     output_parameters,
     pacing_parameters,
     reference_parameters,
+    report_parameters,
     with_parameters,
 )
 from flows.pipeline.request import resolve_request
+from flows.review.publish import review_if_asked
 from flows.steps.cleanup import prepare_work_dir
 
 # Called from Python with no Prefect API configured, use the background server if it is up.
@@ -43,6 +46,8 @@ find_running_server()
     output_parameters,
     pacing_parameters,
     batch_parameters,
+    check_parameters,
+    report_parameters,
     credential_parameters,
 )
 def process_images(
@@ -64,11 +69,14 @@ def process_images(
         from flows.batch_api.rounds import in_batch_mode
 
         report = in_batch_mode(inputs, request, options, concurrency)
+        review_if_asked(report, options["report_key"], request.store)
         return finish_batch(report, key="process-images")
     if chunk_size and len(inputs) > chunk_size and chunk is None:
         cache_block = require_cache_block(request.cache_block)
         parameters = {**options, "concurrency": concurrency, "cache_block": cache_block}
+        parameters["report_key"] = None  # the parent writes the one review page
         report = run_chunks(inputs, parameters, chunk_size, chunk_deployment, cache_block)
+        review_if_asked(report, options["report_key"], request.store)
         return finish_batch(report, key="process-images")
     work_dir, created = prepare_work_dir(options["output_dir"])
     try:
@@ -78,4 +86,6 @@ def process_images(
             shutil.rmtree(work_dir, ignore_errors=True)
     if chunk is not None:
         save_chunk_report(report, chunk, require_cache_block(request.cache_block))
+    else:
+        review_if_asked(report, options["report_key"], request.store)
     return finish_batch(report, key="process-images")

@@ -29,13 +29,16 @@ from flows.parameters import (
     ConcurrencyParam,
     DestinationParam,
     batch_parameters,
+    check_parameters,
     credential_parameters,
     generation_parameters,
     pacing_parameters,
     reference_parameters,
+    report_parameters,
     with_parameters,
 )
 from flows.pipeline.request import PipelineRequest, resolve_request
+from flows.review.publish import review_if_asked
 from flows.steps.cleanup import prepare_work_dir
 
 # Called from Python with no Prefect API configured, use the background server if it is up.
@@ -80,6 +83,8 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
     reference_parameters,
     pacing_parameters,
     batch_parameters,
+    check_parameters,
+    report_parameters,
     credential_parameters,
 )
 def reprocess_images(
@@ -118,6 +123,7 @@ def reprocess_images(
                 "s3_prefix": destination_prefix,
                 "concurrency": concurrency,
                 "cache_block": cache_block,
+                "report_key": None,  # this run writes the one review page
             }
             batch = run_chunks(inputs, parameters, chunk_size, chunk_deployment, cache_block)
         else:
@@ -139,4 +145,6 @@ def reprocess_images(
         collect_now(request, concurrency)
 
     outcomes = [done.get(s.key) or skipped(s, store.bucket, manifest) for s in sources]
-    return finish_batch(BatchReport(outcomes=outcomes), key="reprocess-images")
+    report = BatchReport(outcomes=outcomes)
+    review_if_asked(report, options["report_key"], store)
+    return finish_batch(report, key="reprocess-images")

@@ -10,7 +10,8 @@ import pytest
 
 from flows.batch_api.lines import BatchLine, batch_line, request_id
 from flows.batch_api.spool import LineSpool
-from flows.cli import build_parser, collect_inputs
+from flows.cli import build_parser
+from flows.cli_inputs import collect_inputs
 from flows.errors import InvalidImageSourceError
 from flows.pricing import estimate_cost, load_price_table
 from flows.steps.encode import encode_image

@@ -14,9 +14,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from flows.batch.outcomes import BatchReport
+from flows.batch.outcomes import BatchReport, ImageOutcome
 
-MAX_PREVIEWS = 50
+MAX_PREVIEWS = 100  # embedded thumbnails: about 10 KB an image
 # Each update is a blocking API call from the flow's thread (0.15-0.25 s measured on a
 # busy local server); once a second is live enough for the UI and never slows a batch.
 PROGRESS_UPDATE_INTERVAL_SECONDS = 1.0
@@ -56,24 +56,67 @@ class ProgressArtifact:
             self._last_update = now
 
 
-def publish_report(report: BatchReport, key: str) -> None:
-    """The table (input, status, public URL, error, tokens) and markdown previews."""
-    rows = [
+def _checks(outcome: ImageOutcome) -> str:
+    if outcome.review is None:
+        return ""
+    return ", ".join(outcome.review.checks.flags) or "ok"
+
+
+def results_rows(report: BatchReport) -> list[dict[str, object]]:
+    """The results table: what a person reads first (status, error, checks) on the left,
+    long URLs last, so the error is never pushed off-screen."""
+    return [
         {
-            "input": o.input,
             "status": o.status,
-            "public_url": o.public_url or "",
             "error": o.error or "",
-            "tokens": o.total_tokens,
+            "checks": _checks(o),
             "cost_usd": "" if o.cost is None or o.cost.usd is None else round(o.cost.usd, 4),
+            "input": o.input,
+            "public_url": o.public_url or "",
+            "tokens": o.total_tokens,
         }
         for o in report.outcomes
     ]
+
+
+def _thumb(url: str | None, label: str) -> str:
+    return f"![{label}]({url})" if url else "—"
+
+
+def previews_markdown(report: BatchReport) -> str:
+    """Source beside result for each image, error first, with checks and cost: embedded
+    thumbnails (flows.review.thumbnails), so they show offline and for private buckets."""
+    shown = report.outcomes[:MAX_PREVIEWS]
+    lines = [
+        f"# {report.summary()}",
+        "",
+        "| Status / error | Source | Result | Checks | Cost | Input |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in shown:
+        status = f"**{o.status}**" + (f": {o.error}" if o.error else "")
+        review = o.review
+        cost = "" if o.cost is None or o.cost.usd is None else f"${o.cost.usd:.4f}"
+        cells = [
+            status,
+            _thumb(review.source_thumbnail if review else None, "source"),
+            _thumb(review.result_thumbnail if review else None, "result"),
+            _checks(o),
+            cost,
+            o.input if not o.public_url else f"[{o.input}]({o.public_url})",
+        ]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    if len(report.outcomes) > len(shown):
+        lines.append("")
+        lines.append(
+            f"... and {len(report.outcomes) - len(shown)} more in the results table "
+            "(every one is in the HTML review page: --report / report_key)."
+        )
+    return "\n".join(lines)
+
+
+def publish_report(report: BatchReport, key: str) -> None:
+    """The results table and the before/after previews, as the run's artifacts."""
     description = f"{report.summary()}. {report.cost.describe()}"
-    create_table_artifact(table=rows, key=f"{key}-results", description=description)
-    previews = [o for o in report.uploaded if o.public_url][:MAX_PREVIEWS]
-    lines = [f"# {report.summary()}", ""]
-    lines += [f"### {o.input}\n\n![{o.key}]({o.public_url})\n" for o in previews]
-    if len(report.uploaded) > len(previews):
-        lines.append(f"... and {len(report.uploaded) - len(previews)} more in the results table.")
-    create_markdown_artifact("\n".join(lines), key=f"{key}-previews")
+    create_table_artifact(table=results_rows(report), key=f"{key}-results", description=description)
+    create_markdown_artifact(previews_markdown(report), key=f"{key}-previews")

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from flows.pipeline.run import ProcessedImage
 from flows.pricing import CostEstimate, total
+from flows.review.review import Review
 
 
 class ImageOutcome(BaseModel):
@@ -23,6 +24,12 @@ class ImageOutcome(BaseModel):
     generation_cached: bool = False
     cost: CostEstimate | None = None
     batch_id: str | None = None  # submitted: the OpenAI batch that will answer it
+    review: Review | None = None  # checks and thumbnails, when an output was made
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a check flagged this output (uploaded anyway unless --strict-checks)."""
+        return self.review is not None and self.review.flagged
 
     @classmethod
     def uploaded(cls, result: ProcessedImage) -> ImageOutcome:
@@ -36,12 +43,19 @@ class ImageOutcome(BaseModel):
             total_tokens=result.usage.total_tokens if result.usage else 0,
             generation_cached=result.generation_cached,
             cost=result.cost,
+            review=result.review,
         )
 
     @classmethod
-    def failed(cls, image: str, error: str) -> ImageOutcome:
-        """An image that did not, and why."""
-        return cls(input=image, status="failed", error=error)
+    def failed(
+        cls,
+        image: str,
+        error: str,
+        review: Review | None = None,
+        cost: CostEstimate | None = None,
+    ) -> ImageOutcome:
+        """An image that did not, and why (with its checks and cost if it was generated)."""
+        return cls(input=image, status="failed", error=error, review=review, cost=cost)
 
     @classmethod
     def submitted(cls, image: str, batch_id: str | None) -> ImageOutcome:
@@ -65,6 +79,11 @@ class BatchReport(BaseModel):
         return [o for o in self.outcomes if o.status == "uploaded"]
 
     @property
+    def flagged(self) -> list[ImageOutcome]:
+        """The outcomes whose output some check flagged."""
+        return [o for o in self.outcomes if o.flagged]
+
+    @property
     def submitted(self) -> list[ImageOutcome]:
         """The outcomes waiting in a Batch API batch."""
         return [o for o in self.outcomes if o.status == "submitted"]
@@ -82,6 +101,8 @@ class BatchReport(BaseModel):
     def summary(self) -> str:
         """One line: counts, then the failed inputs."""
         text = f"{len(self.uploaded)} uploaded, {len(self.failed)} failed"
+        if self.flagged:
+            text += f", {len(self.flagged)} flagged by the checks"
         if self.submitted:
             batches = sorted({o.batch_id or "being created" for o in self.submitted})
             text += f", {len(self.submitted)} submitted (batch {', '.join(batches)})"

@@ -25,6 +25,7 @@ from flows.errors import explain
 from flows.pipeline.reporter import report_progress
 from flows.pipeline.request import PipelineRequest
 from flows.pipeline.run import run_pipeline
+from flows.review.review import FlaggedOutputError
 
 # Threads per OpenAI slot: one image generating, one loading/saving/uploading. Bounds the
 # images on disk at once to 2 x concurrency.
@@ -40,6 +41,9 @@ def process_one(
         with capped_by(request_slots):
             processed = run_pipeline(image, request, Path(work_dir), inline_local_steps=True)
         return ImageOutcome.uploaded(processed)
+    except FlaggedOutputError as flagged:  # --strict-checks: reported, with its cost
+        get_run_logger().warning("Flagged %s: %s", image, flagged.review.checks.describe())
+        return ImageOutcome.failed(image, str(flagged), flagged.review, flagged.cost)
     except Exception as exc:  # noqa: BLE001 - every failure is reported with its reason
         get_run_logger().warning("Failed %s: %s", image, explain(exc))
         return ImageOutcome.failed(image, explain(exc))

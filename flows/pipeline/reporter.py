@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from flows.inputs import ImageInput
+    from flows.review.checks import OutputChecks
     from flows.steps.generate import GeneratedImage
     from flows.steps.generation_options import GenerationOptions
     from flows.steps.load import LoadedImage
@@ -131,6 +132,12 @@ class StepReporter:
         self.say(f"  ✓ Generated {generated.size} bytes{note}")
         if generated.background_fallback:
             self.say("  Note: the model refused a transparent background; made it opaque")
+
+    def checked(self, checks: OutputChecks) -> None:
+        """What the output checks flagged (nothing when every check passed)."""
+        for result in checks.results:
+            if not result.passed:
+                self.say(f"  ⚠ Check {result.name}: {result.detail}")
 
     def uploading(self) -> None:
         """Step 3 begins."""

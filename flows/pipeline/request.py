@@ -40,6 +40,7 @@ class PipelineRequest:
     cache_block: str | None = None  # None: this host's Prefect result storage
     images_per_minute: int | None = None  # None: no rate of the run's own
     pacing_key: str | None = None  # whose rate: a chunk's parent run, else this run
+    strict_checks: bool = False  # a flagged output fails instead of being published
 
 
 def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
@@ -83,4 +84,5 @@ def resolve_request(
         cache_block=cache_block,
         images_per_minute=parameters.get("images_per_minute"),
         pacing_key=pacing_key,
+        strict_checks=bool(parameters.get("strict_checks", False)),
     )

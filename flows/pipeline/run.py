@@ -33,6 +33,7 @@ from flows.pipeline.tasks import (
     upload_task,
 )
 from flows.pricing import CostEstimate, estimate_cost, load_price_table
+from flows.review.review import FlaggedOutputError, Review, review_output
 from flows.steps.cleanup import cleanup_temp_files
 from flows.steps.encode import EncodedImage, encode_loaded
 from flows.steps.generate import GeneratedImage
@@ -55,6 +56,7 @@ class ProcessedImage(BaseModel):
     usage: TokenUsage | None = None
     generation_cached: bool = False
     cost: CostEstimate | None = None
+    review: Review | None = None
 
 
 def _silent(line: str) -> None:
@@ -160,6 +162,10 @@ def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> Proce
         generated, cached = steps.generate(encoded, source, label=loaded.name)
         cost = steps.price(generated, cached)
         report.generated(generated, cached)
+        review = review_output(loaded.path, generated.png, steps.request.options)
+        report.checked(review.checks)
+        if review.checks.flags and steps.request.strict_checks:
+            raise FlaggedOutputError(source.raw, review, cost)
         saved = steps.save(generated)
         temporary.append(saved.path)
 
@@ -183,4 +189,5 @@ def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> Proce
         usage=generated.usage,
         generation_cached=cached,
         cost=cost,
+        review=review,
     )

@@ -78,6 +78,10 @@ class ObjectStore(Protocol):
         """Store ``data`` under ``key`` and return its URLs."""
         ...
 
+    def put_document(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        """Store a report (HTML, JSON lines) that a later run may replace."""
+        ...
+
 
 def output_filename(name: str, extension: str = "png") -> str:
     """``photo.jpg`` -> ``photo.png``: one suffix, safe characters, at most MAX_STEM long.
@@ -141,12 +145,15 @@ class S3ObjectStore:
         self.public_base_url = public_base_url
 
     def put_image(self, key: str, data: bytes) -> PublishedImage:
+        return self._put(key, data, content_type(data), CACHE_CONTROL)
+
+    def put_document(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        # Rewritten by a redo: never cached by browsers or a CDN.
+        return self._put(key, data, content_type, "no-cache")
+
+    def _put(self, key: str, data: bytes, mime: str, cache_control: str) -> PublishedImage:
         self._client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type(data),
-            CacheControl=CACHE_CONTROL,
+            Bucket=self.bucket, Key=key, Body=data, ContentType=mime, CacheControl=cache_control
         )
         return PublishedImage(
             s3_url=f"s3://{self.bucket}/{key}",
@@ -174,3 +181,7 @@ class LocalObjectStore:
         partial.replace(path)  # readers never see half a file
         url = path.as_uri()
         return PublishedImage(s3_url=url, public_url=url, key=key)
+
+    def put_document(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        del content_type  # a file on disk has none
+        return self.put_image(key, data)

@@ -1,0 +1,55 @@
+"""One output's review: its checks and the two thumbnails a person looks at.
+
+Made in the pipeline right after generation (flows.pipeline.run), while the input is
+still on disk, and carried by the image's outcome into the artifacts and reports; with
+``--strict-checks`` a flagged output stops there (``FlaggedOutputError``): not uploaded,
+reported with its flags and its cost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from flows.pricing import CostEstimate
+from flows.review.checks import OutputChecks, configured_thresholds, run_checks
+from flows.review.thumbnails import thumbnail
+from flows.steps.generation_options import GenerationOptions
+
+
+class Review(BaseModel):
+    """What a reviewer needs of one output: checks, source and result thumbnails."""
+
+    checks: OutputChecks
+    # Small previews (flows.review.thumbnails), shown on purpose in the artifacts and the
+    # page; kept out of reprs so no log line or error ever carries image data.
+    source_thumbnail: str | None = Field(default=None, repr=False)
+    result_thumbnail: str | None = Field(default=None, repr=False)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether some check flagged the output."""
+        return bool(self.checks.flags)
+
+
+def review_output(source_path: str, output: bytes, options: GenerationOptions) -> Review:
+    """Check ``output`` against the input at ``source_path`` and make both thumbnails."""
+    source = Path(source_path).read_bytes()
+    return Review(
+        checks=run_checks(source, output, options, configured_thresholds()),
+        source_thumbnail=thumbnail(source),
+        result_thumbnail=thumbnail(output),
+    )
+
+
+class FlaggedOutputError(Exception):
+    """--strict-checks: an output some check flagged; nothing was uploaded."""
+
+    def __init__(self, image: str, review: Review, cost: CostEstimate | None) -> None:
+        super().__init__(
+            f"{image}: the output was flagged ({review.checks.describe()}); not uploaded "
+            "(--strict-checks). Run it again with a better prompt or options "
+            "(--redo-flagged), or without --strict-checks"
+        )
+        self.review, self.cost = review, cost
