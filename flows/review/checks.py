@@ -26,6 +26,7 @@ from flows.tool_options import check_size
 _FORMATS = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 _THUMB = (64, 64)  # what the colour and border measures look at
 _TRANSPARENT_ALPHA = 16  # alpha at or under this counts as transparent
+_WORKING_EDGE = 256
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,30 @@ def run_checks(
     source: bytes, output: bytes, options: GenerationOptions, limits: Thresholds
 ) -> OutputChecks:
     """Check ``output`` (what OpenAI returned) against ``source`` and what was asked."""
-    result = Image.open(io.BytesIO(output))
-    result.load()
-    original = Image.open(io.BytesIO(source))
-    original.load()
+    return check_images(decode(source), decode(output), output, options, limits)
+
+
+def decode(data: bytes) -> Image.Image:
+    """The image in ``data``, decoded once for every check and thumbnail."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def check_images(
+    original: Image.Image,
+    result: Image.Image,
+    output: bytes,
+    options: GenerationOptions,
+    limits: Thresholds,
+) -> OutputChecks:
+    """``run_checks`` on images already decoded (``output``: the result's bytes)."""
+    size = result.size
+    # Every measure below looks at 64 px or 32 px; a 256 px copy makes them cheap.
+    original, result = _small(original), _small(result)
     results = [
         _format(output, options.output_format),
-        _size(result.size, options.size),
+        _size(size, options.size),
         _not_blank(result, limits),
     ]
     if options.background == "transparent":
@@ -101,6 +119,12 @@ def run_checks(
             )
         )
     return OutputChecks(results=results, drift=drift)
+
+
+def _small(image: Image.Image) -> Image.Image:
+    copy = image.copy()
+    copy.thumbnail((_WORKING_EDGE, _WORKING_EDGE), Image.Resampling.BILINEAR)
+    return copy
 
 
 def _format(output: bytes, requested: str) -> CheckResult:

@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from flows.pricing import CostEstimate
-from flows.review.checks import OutputChecks, configured_thresholds, run_checks
-from flows.review.thumbnails import thumbnail
+from flows.review.checks import OutputChecks, check_images, configured_thresholds, decode
+from flows.review.thumbnails import thumbnail_of
 from flows.steps.generation_options import GenerationOptions
 
 
@@ -35,11 +35,11 @@ class Review(BaseModel):
 
 def review_output(source_path: str, output: bytes, options: GenerationOptions) -> Review:
     """Check ``output`` against the input at ``source_path`` and make both thumbnails."""
-    source = Path(source_path).read_bytes()
+    original, result = decode(Path(source_path).read_bytes()), decode(output)
     return Review(
-        checks=run_checks(source, output, options, configured_thresholds()),
-        source_thumbnail=thumbnail(source),
-        result_thumbnail=thumbnail(output),
+        checks=check_images(original, result, output, options, configured_thresholds()),
+        source_thumbnail=thumbnail_of(original),
+        result_thumbnail=thumbnail_of(result),
     )
 
 

@@ -18,7 +18,15 @@ THUMBNAIL_EDGE = 128
 def thumbnail(data: bytes, edge: int = THUMBNAIL_EDGE) -> str | None:
     """A WebP data URL no bigger than ``edge`` on its long side, or None if undecodable."""
     try:
-        image = Image.open(io.BytesIO(data))
+        return thumbnail_of(Image.open(io.BytesIO(data)), edge)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def thumbnail_of(original: Image.Image, edge: int = THUMBNAIL_EDGE) -> str | None:
+    """``thumbnail`` of an image already decoded (left as it was)."""
+    try:
+        image = original.copy()
         image.thumbnail((edge, edge))
         out = io.BytesIO()
         keep_alpha = "A" in image.getbands() or "transparency" in image.info

@@ -41,6 +41,7 @@ def _import_everything() -> None:
     """What a run imports, so that no child pays for it."""
     import boto3  # noqa: F401
     import fastapi.encoders  # noqa: F401 - Prefect serialises flow parameters with it
+    import imagehash  # noqa: F401 - the similarity check's numpy and scipy, about 0.5 s
     import openai.resources.images
     import openai.resources.responses  # noqa: F401
     import prefect.flow_engine
