@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -77,6 +78,23 @@ def test_the_next_run_goes_through_the_warm_process_and_prints_the_same(
     failed = home.run("--offline", "-i", "missing.png", **WARM)  # exit code and stderr
     assert failed.returncode == 1 and _served(home) == 2
     assert "Image file not found" in failed.stderr
+
+
+def test_a_probe_or_a_garbled_request_leaves_the_warm_process_serving(
+    homes: Callable[[str], LocalHome],
+) -> None:
+    # A run that finishes while the warm process is still starting probes it (connect,
+    # close) before starting another: that must not stop it.
+    home = homes("home")
+    _warm_up(home)
+    for payload in (b"", b"not json\n"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(str(home.home / SOCKET_NAME))
+            probe.sendall(payload)
+    again = home.run("--offline", "-i", str(SAMPLE), **WARM)
+    assert again.returncode == 0, again.stderr
+    assert _served(home) == 1
+    assert "Traceback" not in (home.home / LOG_NAME).read_text()
 
 
 def test_changed_sources_send_the_run_the_normal_way_and_renew_the_warm_process(

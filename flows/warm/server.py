@@ -99,7 +99,16 @@ def _take(conn: socket.socket, built_from: str, listener: socket.socket) -> bool
         if not more:
             break
         buffer += more
-    request = json.loads(buffer)
+    try:
+        request = json.loads(buffer) if buffer.strip() else None
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        # A probe (flows.warm.spawn.is_listening connects and closes), or noise: no run.
+        conn.close()
+        for fd in fds:
+            os.close(fd)
+        return True
     if request.get("stop"):
         conn.sendall(b"stopping\n")
         conn.close()
