@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flows.cli_inputs import collect_inputs
 from flows.cli_process import startup_done
-from flows.cli_review import wants_report, write_local_reports
+from flows.cli_review import say_and_log, wants_report, write_local_reports
 from flows.cli_server import (
     add_server_flags,
     connect_and_announce,
@@ -247,13 +247,6 @@ def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
     return EXIT_OK, state.state_details.flow_run_id
 
 
-def _say_and_log(line: str) -> None:
-    from flows.pipeline.reporter import log_to_run_logger
-
-    say(line)
-    log_to_run_logger(line)
-
-
 def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
     from flows.batch.outcomes import BatchFailedError
     from flows.pipeline.reporter import log_to_run_logger, progress_to, reporting_to
@@ -266,7 +259,7 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
     with (
         BatchProgress(total=len(inputs)) as progress,
         progress_to(progress.update),
-        reporting_to(_say_and_log if args.batch_api else log_to_run_logger),
+        reporting_to(say_and_log if args.batch_api else log_to_run_logger),
     ):
         state: State[BatchReport] = process_images(  # type: ignore[assignment]
             images=inputs,

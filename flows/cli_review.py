@@ -49,6 +49,14 @@ def add_review_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def say_and_log(line: str) -> None:
+    """A batch-mode line (submitted, batch status): on the terminal and in the run's log."""
+    from flows.pipeline.reporter import log_to_run_logger
+
+    say(line)
+    log_to_run_logger(line)
+
+
 def wants_report(args: argparse.Namespace) -> bool:
     """Whether this run ends with a review page (so it runs as a batch, even of one)."""
     return bool(args.report or args.redo_flagged)
