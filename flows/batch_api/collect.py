@@ -20,7 +20,7 @@ from typing import Any
 import openai
 from openai.types import Batch
 
-from flows.batch.outcomes import BatchReport, ImageOutcome
+from flows.batch.outcomes import ImageOutcome
 from flows.batch.runner import run_batch
 from flows.batch_api.answers import answer_path
 from flows.batch_api.ledger import BatchLedger, LedgerEntry
@@ -133,8 +133,3 @@ def collect_ended(
             continue
         outcomes.update(collect_entry(client, ledger, entry, batch, work_dir, concurrency))
     return outcomes, still_open
-
-
-def collected_report(outcomes: dict[str, ImageOutcome]) -> BatchReport:
-    """The outcomes of a collection, for the artifacts."""
-    return BatchReport(outcomes=list(outcomes.values()))

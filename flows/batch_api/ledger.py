@@ -50,11 +50,6 @@ class BatchLedger:
     def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self._client, self._bucket, self._prefix = client, bucket, prefix.strip("/")
 
-    @property
-    def location(self) -> str:
-        """``s3://bucket/prefix``, for messages."""
-        return f"s3://{self._bucket}/{self._prefix}"
-
     def _key(self, state: str, submission: str) -> str:
         return f"{self._prefix}/{state}/{submission}.json"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +140,7 @@ def html_text(report: BatchReport, title: str = "Review") -> str:
         _button("failed", "Failed", len(report.failed)),
         _button("flagged", "Flagged", len(report.flagged)),
     ]
-    cards = _cards(report.outcomes)
+    cards = "\n".join(_card(outcome) for outcome in report.outcomes)
     summary = html.escape(f"{report.summary()}. {report.cost.describe()}")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -150,10 +149,6 @@ def html_text(report: BatchReport, title: str = "Review") -> str:
         f'<p class="summary">{summary}</p><nav>{"".join(buttons)}</nav></header>'
         f"<main>{cards}</main><script>{_SCRIPT}</script></body></html>\n"
     )
-
-
-def _cards(outcomes: Iterable[ImageOutcome]) -> str:
-    return "\n".join(_card(outcome) for outcome in outcomes)
 
 
 def jsonl_path(html_path: Path) -> Path:
