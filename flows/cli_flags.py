@@ -34,6 +34,11 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     tool.add_argument("--moderation", choices=choices("moderation"))
     tool.add_argument("--action", choices=choices("action"))
     tool.add_argument(
+        "--complexity",
+        choices=choices("complexity"),
+        help="Planning effort of the image model, apart from --quality",
+    )
+    tool.add_argument(
         "--detail",
         default=DEFAULT_DETAIL,
         choices=choices("detail"),

@@ -15,6 +15,7 @@ from flows.console import say
 
 if TYPE_CHECKING:
     from flows.local_server.connect import Connection
+    from flows.local_server.ports import PortChoice
 
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,7 @@ def server_command(args: argparse.Namespace) -> int | None:
         return None
     from prefect.settings import PREFECT_API_URL
 
+    from flows.config import settings
     from flows.local_server.connect import prefect_home
     from flows.local_server.manager import server_status, stop_server
 
@@ -46,7 +48,7 @@ def server_command(args: argparse.Namespace) -> int | None:
     if args.stop_server:
         say(stop_server(home))
         return 0
-    running, text = server_status(home)
+    running, text = server_status(home, settings().server_port)
     configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
     if configured:
         text = f"Runs use PREFECT_API_URL={configured} (set outside process-image). " + text
@@ -69,10 +71,28 @@ def connect_and_announce(*, ephemeral: bool = False) -> Connection:
         why = f" (replacing the previous one: {ensured.replaced})" if ensured.replaced else ""
         say(
             f"Started a local Prefect server in the background{why}: UI at "
-            f"{ensured.state.ui_url}; stop it with `process-image --stop-server`."
+            f"{ensured.state.ui_url}{_port_clause(ensured.choice)}; stop it with "
+            "`process-image --stop-server`."
         )
         say()
     return connection
+
+
+def _port_clause(choice: PortChoice | None) -> str:
+    """Why the server is not on the configured port, or what had to be stopped to use it."""
+    if choice is None or (choice.taken_by is None and choice.cleared is None):
+        return ""
+    from flows.config import settings
+
+    # A port the user set is named by its variable: they asked for it and did not get it.
+    explicit = "server_port" in settings().model_fields_set
+    name = f"IMAGE_PIPELINE_SERVER_PORT={choice.wanted}" if explicit else f"port {choice.wanted}"
+    parts = []
+    if choice.cleared is not None:
+        parts.append(f"stopped the server left on {name} by deleted PREFECT_HOME {choice.cleared}")
+    if choice.taken_by is not None:
+        parts.append(f"{name} is taken by {choice.taken_by}")
+    return f" ({'; '.join(parts)})"
 
 
 def run_link(connection: Connection, flow_run_id: object) -> str | None:

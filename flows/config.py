@@ -153,7 +153,10 @@ class Settings(BaseSettings):
         ge=1024,
         le=65535,
         validation_alias="IMAGE_PIPELINE_SERVER_PORT",
-        description="Port of the background Prefect server on 127.0.0.1 (not 4200: see deploy).",
+        description=(
+            "Port of the background Prefect server on 127.0.0.1 (not 4200: see deploy); "
+            "when taken, the first free one of the 20 above it."
+        ),
     )
     ephemeral_server: bool = Field(
         default=False,

@@ -23,6 +23,7 @@ from flows.steps.encode import encode_image, encode_image_for_openai, sha256_hex
 from flows.steps.generate import OpenAIImageGenerator
 from flows.steps.generation_options import GenerationOptions
 from flows.steps.load import load_image_from_path
+from flows.steps.transparency import TransparentOutput
 from flows.steps.upload import EXTENSIONS, S3ObjectStore, build_object_key, content_type
 
 __all__ = [
@@ -51,7 +52,8 @@ def process_image_with_openai(
     """
     if not image_bytes:
         raise ValueError("Image bytes cannot be empty")
-    generator = OpenAIImageGenerator(client or openai_client_from_env())
+    # A model that cannot make transparency gets a key colour, cut out here.
+    generator = TransparentOutput(OpenAIImageGenerator(client or openai_client_from_env()))
     options = GenerationOptions(prompt=prompt, model=model, background=background, quality=quality)
     return generator.generate(encode_image(image_bytes), options).png
 

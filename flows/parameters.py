@@ -29,6 +29,7 @@ from flows.steps.generation_options import Api
 from flows.tool_options import (
     Action,
     Background,
+    Complexity,
     Detail,
     ImageModel,
     InputFidelity,
@@ -66,6 +67,7 @@ def generation_parameters(
     detail: Detail = DEFAULT_DETAIL,
     fallback_background: bool = False,
     api: Api | None = None,
+    complexity: Complexity | None = None,
 ) -> None:
     """What to ask OpenAI for: the fields of flows.steps.generation_options.GenerationOptions."""
 
@@ -135,6 +137,10 @@ DESCRIPTIONS: dict[str, str] = {
     "moderation": "Moderation level of the generated image; empty: OpenAI's default (auto).",
     "action": "generate, edit or auto; empty: OpenAI decides.",
     "detail": "Detail level at which OpenAI reads the input images.",
+    "complexity": (
+        "Planning effort of the image model (low, medium, high), apart from quality; "
+        "empty: the model's default."
+    ),
     "api": (
         "OpenAI endpoint: responses (the image_generation tool, as the reference) or images "
         "(images.edit: no main model; no moderation or action); empty: responses, or images "

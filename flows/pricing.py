@@ -7,58 +7,29 @@ A price we do not have is never guessed: the estimate is then unknown and names 
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from openai.types.responses import tool_param
-
 from flows.errors import ConfigurationError
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
 from flows.steps.usage import TokenUsage
 
-KINDS = ("text_input", "cached_text_input", "text_output", "image_input", "image_output")
+KINDS = (
+    "text_input",
+    "cached_text_input",
+    "text_output",
+    "image_input",
+    "cached_image_input",
+    "image_output",
+)
 PRICES_VARIABLE = "IMAGE_PIPELINE_PRICES_FILE"
-# Used only if the SDK's source cannot be read: openai 3.57's ImageGeneration.model says
-# "Default: `gpt-image-2.6-sunburst`".
-_FALLBACK_IMAGE_MODEL = "gpt-image-2.6-sunburst"
-_DEFAULT = re.compile(r"Default:\s*`([^`]+)`")
 _PER_TOKEN = 1_000_000  # the table is in USD per 1M tokens
-
-
-def _sdk_default_image_model() -> str:
-    """The image tool's default model as the installed SDK's docstring states it."""
-    # Field docstrings are not kept at runtime, so read them from the module's source.
-    try:
-        tree = ast.parse(inspect.getsource(tool_param))
-    except (OSError, TypeError, SyntaxError):
-        return _FALLBACK_IMAGE_MODEL
-    tool = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ImageGeneration"]
-    found = _DEFAULT.search(_field_doc(tool[0], "model") if tool else "")
-    return found.group(1) if found else _FALLBACK_IMAGE_MODEL
-
-
-def _field_doc(cls: ast.ClassDef, name: str) -> str:
-    """The string written under field ``name`` of ``cls``, or "" if there is none."""
-    for field, doc in zip(cls.body, cls.body[1:], strict=False):
-        if isinstance(field, ast.AnnAssign) and ast.unparse(field.target) == name:
-            value = doc.value if isinstance(doc, ast.Expr) else None
-            return (
-                value.value
-                if isinstance(value, ast.Constant) and isinstance(value.value, str)
-                else ""
-            )
-    return ""
-
-
-DEFAULT_IMAGE_MODEL = _sdk_default_image_model()
 
 
 @dataclass(frozen=True)
@@ -159,6 +130,7 @@ def _parse(text: str, label: str) -> PriceTable:
         raise ConfigurationError(f"{label} is not valid JSON ({exc}); {fix}") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ConfigurationError(f'{label} needs an object with a "models" object; {fix}')
+    share = _batch_share(data.get("batch_share"), label, fix)
     prices: dict[str, dict[str, float]] = {}
     batch: dict[str, dict[str, float]] = {}
     for model, entry in data["models"].items():
@@ -166,16 +138,51 @@ def _parse(text: str, label: str) -> PriceTable:
             raise ConfigurationError(f"{label}: models.{model} must be an object; {fix}")
         # A model's own "source" is a note for people, not a price.
         prices[model] = {
-            k: _price(label, model, k, v) for k, v in entry.items() if k not in ("source", "batch")
+            k: _price(label, model, k, v)
+            for k, v in entry.items()
+            if k not in ("source", "batch", "same_as")
         }
         if "batch" in entry:
             batch[model] = {
                 k: _price(label, f"{model}.batch", k, v) for k, v in entry["batch"].items()
             }
+        elif share is not None:
+            batch[model] = {kind: price * share for kind, price in prices[model].items()}
+    _resolve_same_as(data["models"], prices, batch, label, fix)
     notes = {key: data.get(key, "") for key in ("source", "as_of")}
     if not all(isinstance(note, str) for note in notes.values()):
         raise ConfigurationError(f'{label}: "source" and "as_of" must be strings; {fix}')
     return PriceTable(prices, notes["source"], notes["as_of"], batch)
+
+
+def _batch_share(value: Any, label: str, fix: str) -> float | None:
+    """The file's Batch API share of each price (None: only explicit batch objects)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigurationError(f"{label}: batch_share must be a number in (0, 1]; {fix}")
+    return float(value)
+
+
+def _resolve_same_as(
+    models: dict[str, Any],
+    prices: dict[str, dict[str, float]],
+    batch: dict[str, dict[str, float]],
+    label: str,
+    fix: str,
+) -> None:
+    """Give each ``same_as`` model the prices of the model it names (one level deep)."""
+    for model, entry in models.items():
+        twin = entry.get("same_as")
+        if twin is None:
+            continue
+        if not isinstance(twin, str) or twin not in prices or models[twin].get("same_as"):
+            raise ConfigurationError(
+                f"{label}: models.{model}.same_as must name a priced model of the same file; {fix}"
+            )
+        prices[model] = dict(prices[twin]) | prices[model]
+        if twin in batch:
+            batch[model] = dict(batch[twin]) | batch.get(model, {})
 
 
 def _price(label: str, model: str, kind: str, value: Any) -> float:
@@ -235,12 +242,7 @@ def _estimate(
     if usage.image_tool_reported:
         if image_model is None:
             image_model = assumed = DEFAULT_IMAGE_MODEL  # the tool's default, as the SDK says
-        items += [
-            (image_model, "text_input", usage.image_input_text_tokens),
-            (image_model, "image_input", usage.image_input_image_tokens),
-            (image_model, "image_output", usage.image_output_image_tokens),
-            (image_model, "text_output", usage.image_output_text_tokens),
-        ]
+        items += _image_tool_items(usage, image_model, table, batch)
     usd, missing = 0.0, []
     for model, kind, tokens in items:
         if tokens <= 0:
@@ -252,6 +254,27 @@ def _estimate(
             usd += tokens * price / _PER_TOKEN
     missing_once = tuple(dict.fromkeys(missing))
     return CostEstimate(None if missing else usd, missing_once, assumed)
+
+
+def _image_tool_items(
+    usage: TokenUsage, model: str, table: PriceTable, batch: bool
+) -> list[tuple[str, str, int]]:
+    """The image tool's tokens by price kind, cached input apart from the rest."""
+    text_cached = min(usage.image_cached_text_tokens, usage.image_input_text_tokens)
+    image_cached = min(usage.image_cached_image_tokens, usage.image_input_image_tokens)
+    cached_text, cached_image = "cached_text_input", "cached_image_input"
+    if table.price(model, cached_text, batch) is None:
+        cached_text = "text_input"  # no discount known: price cached tokens as ordinary
+    if table.price(model, cached_image, batch) is None:
+        cached_image = "image_input"
+    return [
+        (model, "text_input", usage.image_input_text_tokens - text_cached),
+        (model, cached_text, text_cached),
+        (model, "image_input", usage.image_input_image_tokens - image_cached),
+        (model, cached_image, image_cached),
+        (model, "image_output", usage.image_output_image_tokens),
+        (model, "text_output", usage.image_output_text_tokens),
+    ]
 
 
 def total(estimates: Iterable[CostEstimate]) -> CostEstimate:

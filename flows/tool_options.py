@@ -28,6 +28,53 @@ _SDK_FIELDS: dict[str, tuple[type, str]] = {
     "image_model": (ImageGeneration, "model"),
     "size": (ImageGeneration, "size"),
     "detail": (ResponseInputImageParam, "detail"),
+    "complexity": (ImageGeneration, "complexity"),
+}
+# Each field of the SDK's request types, and what this pipeline does with it: the option
+# (or request part) that sends it, or why it is never sent. tests/test_tool_options.py
+# fails when the SDK gains a field that is in neither.
+TOOL_FIELDS_MAPPED = {
+    "type": "always image_generation",
+    "action": "--action / action",
+    "background": "--background / background",
+    "complexity": "--complexity / complexity",
+    "input_fidelity": "--input-fidelity / input_fidelity",
+    "input_image_mask": "--mask / mask",
+    "model": "--image-model / image_model",
+    "moderation": "--moderation / moderation",
+    "output_compression": "--output-compression / output_compression",
+    "output_format": "--output-format / output_format",
+    "quality": "--quality / quality",
+    "size": "--size / size",
+}
+EDIT_FIELDS_MAPPED = {
+    "image": "the input, then each --reference",
+    "prompt": "--prompt / prompt",
+    "mask": "--mask / mask",
+    **{
+        name: flag
+        for name, flag in TOOL_FIELDS_MAPPED.items()
+        if name not in ("type", "action", "moderation", "input_image_mask")
+    },
+}
+_STILL_IMAGES = "we publish still raster images (png, webp, jpeg): gif and svg output are refused"
+DECLINED = {
+    "partial_images": "partial images need streaming, and OpenAI bills each partial's output "
+    "tokens; our calls are not streamed, and the step lines already show progress",
+    "frame_count": f"GIF only; {_STILL_IMAGES}",
+    "frame_duration_ms": f"GIF only; {_STILL_IMAGES}",
+    "svg": f"SVG only; {_STILL_IMAGES}",
+}
+EDIT_DECLINED = {
+    **DECLINED,
+    "markup": "a guide overlay for GPT Image 2.5 edits that cannot go with a mask; "
+    "not offered yet (--mask covers inpainting)",
+    "n": "one image per input: the pipeline publishes one output per source",
+    "response_format": "legacy; GPT image models always answer base64 (the SDK's docstring)",
+    "safety_identifier": "identifies an end user; a platform that has users can add it, "
+    "the pipeline has none of its own",
+    "user": "deprecated in favour of safety_identifier",
+    "stream": "calls are not streamed (see partial_images)",
 }
 # Values the SDK lists that we refuse, and why (the rest are supported).
 REFUSED: dict[str, dict[str, str]] = {
@@ -46,6 +93,7 @@ REFUSED: dict[str, dict[str, str]] = {
 TRANSPARENT_FORMATS = ("png", "webp")
 _SIZE = re.compile(r"(\d{2,5})x(\d{2,5})")
 MAX_EDGE = 3840
+MAX_PIXELS = 3840 * 2160  # "the maximum supported resolution is 3840x2160" (the SDK)
 
 
 def sdk_values(option: str) -> tuple[str, ...]:
@@ -105,6 +153,8 @@ def check_size(value: str) -> str:
         raise ValueError(f"size {value}: the aspect ratio must be between 1:3 and 3:1")
     if max(width, height) > MAX_EDGE:
         raise ValueError(f"size {value}: the longest edge may be at most {MAX_EDGE}")
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"size {value}: at most 3840x2160 pixels in all (8.3 million)")
     return f"{width}x{height}"
 
 
@@ -123,6 +173,7 @@ OutputFormat = Annotated[str, _checked("output_format"), _choice("output_format"
 Moderation = Annotated[str, _checked("moderation"), _choice("moderation")]
 Action = Annotated[str, _checked("action"), _choice("action")]
 Detail = Annotated[str, _checked("detail"), _choice("detail")]
+Complexity = Annotated[str, _checked("complexity"), _choice("complexity")]
 InputFidelity = Annotated[
     str | None,
     AfterValidator(lambda value: None if value is None else check_choice("input_fidelity", value)),

@@ -49,6 +49,7 @@ from prefect.settings import (  # noqa: E402
 )
 
 from flows.local_server.manager import ensure_server, stop_server  # noqa: E402
+from tests.cli_runner import cli_env, run_cli  # noqa: E402, F401 - shared fixtures
 from tests.fake_clients import API_KEY, close_open_clients  # noqa: E402
 from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
 from tests.fakes.http_server import ImageHTTPServer  # noqa: E402

@@ -9,9 +9,13 @@ from typing import Any
 import openai
 from PIL import Image
 
+from flows.steps.generation_options import GenerationOptions
 from tests.fakes.openai_server import FakeOpenAIServer
 
 API_KEY = "sk-test-0123456789"
+# Options for tests of a bare generator (no cut-out wrapper): an image model that makes
+# a transparent background itself, so the fake's refusal of the default model stays out.
+NATIVE_TRANSPARENCY = GenerationOptions(image_model="gpt-image-1.5")
 
 
 def png_bytes(size: tuple[int, int] = (8, 6), colour: tuple[int, ...] = (200, 10, 30)) -> bytes:
@@ -35,7 +39,14 @@ def create_kwargs(
     return {
         "model": "gpt-5",
         "input": [{"role": "user", "content": content}],
-        "tools": [{"type": "image_generation", "background": "transparent", "quality": "high"}],
+        "tools": [
+            {
+                "type": "image_generation",
+                "model": "gpt-image-1.5",
+                "background": "transparent",
+                "quality": "high",
+            }
+        ],
         "tool_choice": {"type": "image_generation"},
     }
 

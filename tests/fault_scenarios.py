@@ -30,8 +30,8 @@ from flows.image_processing_utils import (
 from flows.process_image import process_image
 from flows.steps.encode import encode_image
 from flows.steps.generate import OpenAIImageGenerator
-from flows.steps.generation_options import GenerationOptions
 from tests.conftest import S3Env
+from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.flaky_http import FlakyImageServer, TrickleServer
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
@@ -105,7 +105,7 @@ class Rig:
             api_key=self.openai.api_key, base_url=self.openai.base_url, max_retries=0
         )
         return lambda: OpenAIImageGenerator(client).generate(
-            encode_image(logo()), GenerationOptions()
+            encode_image(logo()), NATIVE_TRANSPARENCY
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import REPO, SAMPLE, Runner
 from tests.conftest import S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -20,50 +20,6 @@ from tests.images import logo
 
 # End to end through subprocesses or a real Prefect server: not in scripts/check --fast.
 pytestmark = pytest.mark.slow
-
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "samples" / "logo.png"
-
-Runner = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def cli_env(prefect_api_url: str, isolated_results: Path) -> Callable[[], dict[str, str]]:
-    """The test's environment (read when called, after other fixtures set theirs) plus the
-    shared Prefect server and result storage."""
-
-    def current() -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "PREFECT_API_URL": prefect_api_url,
-                "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        return env
-
-    return current
-
-
-@pytest.fixture
-def run_cli(cli_env: Callable[[], dict[str, str]]) -> Runner:
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        final_env = cli_env()
-        final_env.update(env or {})
-        for name in [k for k, v in final_env.items() if v == ""]:
-            del final_env[name]
-        return subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args],
-            cwd=REPO,
-            env=final_env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-
-    return run
 
 
 def test_offline_run_prints_the_reference_output(run_cli: Runner, local_store: Path) -> None:

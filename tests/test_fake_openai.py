@@ -336,3 +336,50 @@ def test_stop_is_prompt_while_a_request_sleeps() -> None:
     assert handled < 30
     worker.join(5)
     assert outcome and isinstance(outcome[0], openai.APIConnectionError)
+
+
+# ---------------------------------------------------------------------------
+# FakeOpenAIServer: what each image model refuses (tests/fakes/openai_models.py)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "param", "message"),
+    [
+        ({}, "background", "Transparent background is not supported for this model."),
+        ({"model": "gpt-image-2"}, "background", "Transparent background is not supported"),
+        (
+            {"model": "gpt-image-2", "background": "opaque", "input_fidelity": "low"},
+            "input_fidelity",
+            "'input_fidelity'",
+        ),
+        (
+            {"input_fidelity": "high", "model": "gpt-image-1-mini"},
+            "input_fidelity",
+            "gpt-image-1-mini",
+        ),
+        ({"quality": "xhigh", "background": "opaque"}, "quality", "Invalid value: 'xhigh'"),
+        ({"size": "1536x864", "background": "opaque"}, "size", "Invalid value: '1536x864'"),
+    ],
+)
+def test_each_model_refuses_what_openai_refuses(
+    fake: FakeOpenAIServer, tool: dict[str, str], param: str, message: str
+) -> None:
+    kwargs = create_kwargs(data_url(png_bytes()))
+    kwargs["tools"][0].pop("model")  # the tool's default model, unless the case names one
+    kwargs["tools"][0].update(tool)
+    with pytest.raises(openai.BadRequestError) as refused:
+        make_client(fake).responses.create(**kwargs)
+    assert refused.value.param == f"tools[0].{param}"
+    assert refused.value.code in ("invalid_value", "unsupported_parameter")
+    assert message in refused.value.message
+
+
+def test_a_model_takes_what_it_supports(fake: FakeOpenAIServer) -> None:
+    kwargs = create_kwargs(data_url(png_bytes()))
+    kwargs["tools"][0].update(input_fidelity="high")  # gpt-image-1.5: high and low
+    assert make_client(fake).responses.create(**kwargs).output[0].type == "image_generation_call"
+    kwargs["tools"][0].update(model="gpt-image-2.5-flare", background="opaque", quality="max")
+    kwargs["tools"][0].pop("input_fidelity")
+    kwargs["tools"][0]["size"] = "1536x864"
+    assert make_client(fake).responses.create(**kwargs).output[0].type == "image_generation_call"

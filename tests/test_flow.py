@@ -70,7 +70,8 @@ def test_changed_options_generate_again(
     process_image(image=str(logo_path), prompt="Make it watercolor")
     requests_seen = openai_fake.responses_requests
     assert len(requests_seen) == 3
-    assert requests_seen[2].prompt == "Make it watercolor"
+    # The default image model gets the key colour to paint the background in, after it.
+    assert (requests_seen[2].prompt or "").startswith("Make it watercolor. Place the subject")
 
 
 def test_same_bytes_under_another_name_are_not_paid_twice(

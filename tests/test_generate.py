@@ -13,6 +13,7 @@ from flows.image_processing_utils import process_image_with_openai
 from flows.steps.encode import encode_image
 from flows.steps.generate import OpenAIImageGenerator
 from flows.steps.generation_options import GenerationOptions, responses_arguments
+from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
 
@@ -96,7 +97,7 @@ def test_missing_key_names_the_variable_and_offline(monkeypatch: pytest.MonkeyPa
 
 def test_usage_and_response_id_are_recorded(openai_fake: FakeOpenAIServer) -> None:
     generated = OpenAIImageGenerator(_client(openai_fake)).generate(
-        encode_image(logo()), GenerationOptions()
+        encode_image(logo()), NATIVE_TRANSPARENCY
     )
     assert generated.response_id and generated.response_id.startswith("resp_")
     assert generated.usage is not None and generated.usage.total_tokens > 0
@@ -129,7 +130,7 @@ def test_failures_are_classified_and_explained(
     openai_fake.enqueue(fault)
     generator = OpenAIImageGenerator(_client(openai_fake))
     with pytest.raises(ImageGenerationError) as caught:
-        generator.generate(encode_image(logo()), GenerationOptions())
+        generator.generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert message in str(caught.value)
     assert is_transient(caught.value) is transient
     assert len(openai_fake.responses_requests) == 1
@@ -146,7 +147,7 @@ def test_timeouts_and_resets_are_transient(openai_fake: FakeOpenAIServer) -> Non
     openai_fake.enqueue(Fault.timeout(2.0), Fault.connection_reset())
     for expected in ("timed out", "connection error"):
         with pytest.raises(ImageGenerationError, match=expected) as caught:
-            generator.generate(encode_image(logo()), GenerationOptions())
+            generator.generate(encode_image(logo()), NATIVE_TRANSPARENCY)
         assert caught.value.transient
 
 
@@ -169,7 +170,7 @@ def test_a_429_closes_the_shared_gate_for_every_request(openai_fake: FakeOpenAIS
         http_client=openai.DefaultHttpxClient(transport=GatedTransport(gate)),
     )
     openai_fake.enqueue(Fault.rate_limit(retry_after=0.6))
-    OpenAIImageGenerator(client).generate(encode_image(logo()), GenerationOptions())
+    OpenAIImageGenerator(client).generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert clock.slept == [0.6]  # the retry waited out the Retry-After at the gate
     assert len(openai_fake.responses_requests) == 2
 

@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 from prefect.exceptions import ParameterTypeError
 
-from flows.errors import ImageGenerationError, InvalidOptionsError
+from flows.errors import InvalidOptionsError
 from flows.pipeline.reporter import reporting_to
 from flows.process_image import process_image
 from flows.steps.upload import output_filename
 from tests.conftest import S3Env
-from tests.fakes.openai_server import FakeOpenAIServer, Fault
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo, open_image
 
 
@@ -33,46 +33,59 @@ def _tool(fake: FakeOpenAIServer, n: int = 0) -> dict[str, object]:
 def test_every_option_reaches_the_tool_and_detail_the_image(
     openai_fake: FakeOpenAIServer, s3: S3Env, logo_path: Path
 ) -> None:
-    process_image(
+    result = process_image(
         image=str(logo_path),
         image_model="gpt-image-2.5-flare",
         size="1536x1024",
         output_format="webp",
         output_compression=80,
-        input_fidelity="high",
         moderation="low",
         action="edit",
         detail="original",
         quality="xhigh",
+        complexity="low",
     )
-    assert _tool(openai_fake) == {
+    tool = _tool(openai_fake)
+    assert tool == {
         "type": "image_generation",
-        "background": "transparent",
+        # gpt-image-2.5-flare cannot make transparency: a key colour, cut out here.
+        "background": "opaque",
         "quality": "xhigh",
         "output_format": "webp",
         "model": "gpt-image-2.5-flare",
         "size": "1536x1024",
         "output_compression": 80,
-        "input_fidelity": "high",
         "moderation": "low",
         "action": "edit",
+        "complexity": "low",
     }
     (content,) = [m["content"] for m in openai_fake.responses_requests[0].json["input"]]
     assert [part.get("detail") for part in content if part["type"] == "input_image"] == ["original"]
+    assert result.key.endswith(".webp")
+    assert open_image(s3.read(result.key)).mode == "RGBA"
 
 
-def test_defaults_send_what_they_always_sent_plus_detail(
+def test_input_fidelity_reaches_a_model_that_takes_it(
+    openai_fake: FakeOpenAIServer, s3: S3Env, logo_path: Path
+) -> None:
+    process_image(image=str(logo_path), image_model="gpt-image-1.5", input_fidelity="high")
+    assert _tool(openai_fake)["input_fidelity"] == "high"
+    assert _tool(openai_fake)["background"] == "transparent"  # it makes transparency itself
+
+
+def test_defaults_send_the_default_model_a_key_colour_and_detail(
     openai_fake: FakeOpenAIServer, s3: S3Env, logo_path: Path
 ) -> None:
     process_image(image=str(logo_path))
     assert _tool(openai_fake) == {
         "type": "image_generation",
-        "background": "transparent",
+        "background": "opaque",  # the default image model refuses transparent
         "quality": "high",
         "output_format": "png",
     }
     (content,) = [m["content"] for m in openai_fake.responses_requests[0].json["input"]]
     assert content[1]["detail"] == "high"
+    assert "background is removed afterwards" in content[0]["text"]
 
 
 @pytest.mark.parametrize(
@@ -159,21 +172,16 @@ def test_a_prefix_never_leads_outside_the_store(local_store: Path, logo_path: Pa
 def test_fallback_background_retries_opaque_and_says_so(
     openai_fake: FakeOpenAIServer, s3: S3Env, logo_path: Path
 ) -> None:
-    openai_fake.enqueue(Fault.transparent_unsupported())
     lines: list[str] = []
     with reporting_to(lines.append):
-        process_image(image=str(logo_path), fallback_background=True)
+        result = process_image(
+            image=str(logo_path), image_model="gpt-image-2", fallback_background=True
+        )
+    # gpt-image-2's transparency is in preview: tried, refused by OpenAI, then opaque.
     assert [_tool(openai_fake, n)["background"] for n in range(2)] == ["transparent", "opaque"]
     assert any("refused a transparent background" in line for line in lines)
-
-
-def test_without_fallback_the_refusal_says_what_to_do(
-    openai_fake: FakeOpenAIServer, s3: S3Env, logo_path: Path
-) -> None:
-    openai_fake.enqueue(Fault.transparent_unsupported())
-    with pytest.raises(ImageGenerationError, match=r"--background opaque.*--fallback-background"):
-        process_image(image=str(logo_path))
-    assert len(openai_fake.responses_requests) == 1
+    pixel = open_image(s3.read(result.key)).convert("RGBA").getpixel((0, 0))
+    assert isinstance(pixel, tuple) and pixel[3] == 255  # opaque, as asked
 
 
 def test_each_run_shows_its_cost_and_a_rerun_costs_nothing(

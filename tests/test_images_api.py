@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from flows.errors import InvalidOptionsError
-from flows.pricing import DEFAULT_IMAGE_MODEL
 from flows.process_image import process_image
 from tests.conftest import S3Env
 from tests.fakes.http_server import ImageHTTPServer
@@ -32,6 +31,7 @@ def test_an_images_api_run_sends_one_multipart_edit_with_every_image(
     result = process_image(
         image=_image(tmp_path),
         api="images",
+        image_model="gpt-image-1.5",
         quality="medium",
         size="1024x1536",
         output_format="webp",
@@ -49,7 +49,7 @@ def test_an_images_api_run_sends_one_multipart_edit_with_every_image(
     ]  # the input, then each reference in order (the URL one fetched by us)
     assert form["prompt"].startswith("Recreate")
     assert (form["model"], form["quality"], form["size"], form["output_format"]) == (
-        DEFAULT_IMAGE_MODEL,
+        "gpt-image-1.5",
         "medium",
         "1024x1536",
         "webp",

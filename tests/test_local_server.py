@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from flows.cli_server import _port_clause
 from flows.local_server.database import template_for
-from flows.local_server.process import pid_alive
+from flows.local_server.ports import FALLBACK_PORTS, PortChoice
+from flows.local_server.process import pid_alive, probe, server_marks, terminate
 from flows.local_server.state import ServerState, read_state, write_state
 from tests.conftest import S3Env, prefect_servers_under
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -132,35 +135,178 @@ class _NotPrefect(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_port_taken_by_another_program_is_a_clear_error(local_home: LocalHome) -> None:
-    squatter = ThreadingHTTPServer(("127.0.0.1", local_home.port), _NotPrefect)
+def test_a_port_taken_by_another_program_leads_to_the_next_free_port(
+    local_home: LocalHome,
+) -> None:
+    wanted = local_home.port
+    squatter = ThreadingHTTPServer(("127.0.0.1", wanted), _NotPrefect)
     thread = threading.Thread(target=squatter.serve_forever, daemon=True)
     thread.start()
     try:
         done = _offline(local_home)
+        status = local_home.run("--server-status")
     finally:
         squatter.shutdown()
         squatter.server_close()
-    assert done.returncode == 1
+    assert done.returncode == 0, done.stderr
+    state = local_home.state()
+    assert wanted < state.port <= wanted + FALLBACK_PORTS
+    # The port was set in the environment (LocalHome.env), so the line names the variable.
     assert (
-        f"Port {local_home.port} on 127.0.0.1 is in use by another program; set "
-        "IMAGE_PIPELINE_SERVER_PORT to a free port" in done.stderr
+        f"{STARTED}: UI at http://127.0.0.1:{state.port} (IMAGE_PIPELINE_SERVER_PORT={wanted} "
+        "is taken by another program); stop it with" in done.stdout
     )
-    assert read_state(local_home.home) is None and _servers_for(local_home.home) == []
+    assert f"Prefect UI for this run: http://127.0.0.1:{state.port}/runs/" in done.stdout
+    assert status.returncode == 0
+    assert (
+        f"UI http://127.0.0.1:{state.port} (not the configured port {wanted}: taken when it "
+        f"started, or set since), pid {state.pid}" in status.stdout
+    )
+    assert f"PREFECT_HOME={local_home.home}," in status.stdout
+    assert _servers_for(local_home.home) == [state.pid]
 
 
-def test_a_server_of_another_home_on_the_port_is_named(
+def test_two_homes_with_one_port_each_get_a_server_and_run(
+    local_home: LocalHome, second_home: LocalHome
+) -> None:
+    second_home.port = local_home.port  # the same configured port, as with the default
+    first = _offline(local_home)
+    assert first.returncode == 0, first.stderr
+    done = _offline(second_home)
+    assert done.returncode == 0, done.stderr
+    mine, other = local_home.state(), second_home.state()
+    assert mine.ready and other.ready  # each seen holding its own port: not checked again
+    assert mine.port == local_home.port and mine.prefect_home == str(local_home.home)
+    assert local_home.port < other.port <= local_home.port + FALLBACK_PORTS
+    assert other.prefect_home == str(second_home.home)
+    assert (
+        f"UI at http://127.0.0.1:{other.port} (IMAGE_PIPELINE_SERVER_PORT={local_home.port} "
+        f"is taken by the Prefect server of PREFECT_HOME={local_home.home}); stop it" in done.stdout
+    )
+    for home, state in ((local_home, mine), (second_home, other)):  # back to back, reused
+        again = _offline(home)
+        assert again.returncode == 0, again.stderr
+        assert STARTED not in again.stdout and home.state() == state
+        assert f"Prefect UI for this run: http://127.0.0.1:{state.port}/runs/" in again.stdout
+        assert _identify(state.port) == str(home.home)
+        status = home.run("--server-status")
+        assert f"UI http://127.0.0.1:{state.port}" in status.stdout
+        assert f"pid {state.pid}, Prefect" in status.stdout
+        assert f"PREFECT_HOME={home.home}," in status.stdout
+
+
+def test_two_homes_starting_at_the_same_moment_on_one_port_get_a_server_each(
+    local_home: LocalHome, second_home: LocalHome
+) -> None:
+    second_home.port = local_home.port
+    runs = [
+        subprocess.Popen(
+            home.command("--offline", "-i", str(SAMPLE)),
+            cwd=home.home.parent,
+            env=home.env(OPENAI_API_KEY=""),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for home in (local_home, second_home)
+    ]
+    try:
+        outputs = [run.communicate(timeout=240) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    states = [local_home.state(), second_home.state()]
+    # Both chose the free port at once; the one whose server lost it started on another.
+    assert sorted(state.port for state in states)[0] == local_home.port
+    assert len({state.port for state in states}) == 2
+    for home, state, (out, _) in zip((local_home, second_home), states, outputs, strict=True):
+        assert f"{STARTED}: UI at http://127.0.0.1:{state.port}" in out
+        assert _identify(state.port) == str(home.home)
+        assert _servers_for(home.home) == [state.pid]  # the losing launch was stopped
+
+
+def test_a_server_whose_home_was_deleted_is_stopped_and_its_port_reused(
     local_home: LocalHome, second_home: LocalHome
 ) -> None:
     assert _offline(local_home).returncode == 0
-    second_home.port = local_home.port
-    done = _offline(second_home)
-    assert done.returncode == 1
-    assert f"Port {local_home.port} is taken by a Prefect server for another PREFECT_HOME " in (
-        done.stderr
+    leftover = local_home.state().pid
+    try:
+        shutil.rmtree(local_home.home)  # its state file goes too: no --stop-server can find it
+        second_home.port = local_home.port
+        done = _offline(second_home)
+        assert done.returncode == 0, done.stderr
+        assert (
+            f"UI at http://127.0.0.1:{local_home.port} (stopped the server left on "
+            f"IMAGE_PIPELINE_SERVER_PORT={local_home.port} by deleted PREFECT_HOME "
+            f"{local_home.home}); stop it" in done.stdout
+        )
+        assert not pid_alive(leftover)
+        assert second_home.state().port == local_home.port
+        assert _identify(local_home.port) == str(second_home.home)
+    finally:
+        if pid_alive(leftover):
+            terminate(leftover)
+
+
+_FAKE_PREFECT = """
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+answers = {"/api/health": True, "/api/admin/version": "3.9.1",
+           "/api/admin/settings": {"home": sys.argv[1]}}
+class Answer(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(answers.get(self.path)).encode()
+        self.send_response(200 if self.path in answers else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Answer)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
+
+def test_a_prefect_server_of_a_deleted_home_that_we_did_not_launch_is_left_alone(
+    local_home: LocalHome, tmp_path: Path
+) -> None:
+    gone = tmp_path / "deleted-home"
+    # Everything like a leftover of ours (Prefect's answers, the environment we set) but
+    # the command line: so it is only the port's holder, never stopped.
+    fake = subprocess.Popen(
+        [sys.executable, "-c", _FAKE_PREFECT, str(gone), str(local_home.port)],
+        env={**os.environ, **server_marks(gone, local_home.port)},
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert f"`PREFECT_HOME={local_home.home} process-image --stop-server`" in done.stderr
-    assert _servers_for(second_home.home) == []
+    try:
+        assert fake.stdout is not None and fake.stdout.readline() == "listening\n"
+        done = _offline(local_home)
+        assert fake.poll() is None
+    finally:
+        fake.kill()
+        fake.communicate()  # reaps it and closes its pipe
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"(IMAGE_PIPELINE_SERVER_PORT={local_home.port} is taken by the Prefect server of "
+        f"PREFECT_HOME={gone}); stop it" in done.stdout
+    )
+    assert local_home.state().port != local_home.port
+
+
+def test_the_start_line_names_the_configured_port_or_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    moved = PortChoice(4300, 4301, taken_by="another program")
+    monkeypatch.delenv("IMAGE_PIPELINE_SERVER_PORT", raising=False)
+    assert _port_clause(moved) == " (port 4300 is taken by another program)"
+    assert _port_clause(PortChoice(4300, 4300)) == ""
+    monkeypatch.setenv("IMAGE_PIPELINE_SERVER_PORT", "4300")
+    assert _port_clause(moved) == " (IMAGE_PIPELINE_SERVER_PORT=4300 is taken by another program)"
 
 
 def test_a_server_of_another_prefect_version_is_replaced(local_home: LocalHome) -> None:
@@ -265,6 +411,11 @@ def test_the_database_template_is_at_prefects_migration_head(tmp_path: Path) -> 
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
         flow_runs = connection.execute("SELECT count(*) FROM flow_run").fetchone()[0]
     assert revision == head and flow_runs == 0
+
+
+def _identify(port: int) -> str | None:
+    """The PREFECT_HOME of the Prefect server answering on ``port``."""
+    return probe(port, identify=True).prefect_home
 
 
 def _servers_for(home: Path) -> list[int]:

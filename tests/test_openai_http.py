@@ -9,7 +9,7 @@ from flows.clients.openai_client import openai_client_from_env
 from flows.errors import ImageGenerationError, is_transient
 from flows.steps.encode import encode_image
 from flows.steps.generate import OpenAIImageGenerator
-from flows.steps.generation_options import GenerationOptions
+from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo
 
@@ -24,7 +24,7 @@ def test_without_the_hook_the_sdk_retries_an_empty_account(openai_fake: FakeOpen
     """Why the hook exists: the SDK treats every 429 alike."""
     openai_fake.enqueue(*[Fault.insufficient_quota()] * 3)
     with pytest.raises(ImageGenerationError, match="insufficient_quota"):
-        _generator_without_the_hook(openai_fake).generate(encode_image(logo()), GenerationOptions())
+        _generator_without_the_hook(openai_fake).generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert len(openai_fake.responses_requests) == 3
 
 
@@ -32,7 +32,7 @@ def test_with_the_hook_an_empty_account_is_asked_once(openai_fake: FakeOpenAISer
     openai_fake.enqueue(*[Fault.insufficient_quota()] * 3)
     generator = OpenAIImageGenerator(openai_client_from_env())
     with pytest.raises(ImageGenerationError, match="insufficient_quota") as caught:
-        generator.generate(encode_image(logo()), GenerationOptions())
+        generator.generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert len(openai_fake.responses_requests) == 1
     assert not is_transient(caught.value)
 
@@ -42,6 +42,6 @@ def test_with_the_hook_rate_limits_and_server_errors_are_still_retried(
 ) -> None:
     openai_fake.enqueue(Fault.rate_limit(retry_after=0.01), Fault.server_error(503))
     generator = OpenAIImageGenerator(openai_client_from_env())
-    generated = generator.generate(encode_image(logo()), GenerationOptions())
+    generated = generator.generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert generated.png.startswith(b"\x89PNG")
     assert len(openai_fake.responses_requests) == 3

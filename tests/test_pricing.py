@@ -11,13 +11,13 @@ from openai.types.responses.tool_param import ImageGeneration
 
 from flows.errors import ConfigurationError
 from flows.pricing import (
-    DEFAULT_IMAGE_MODEL,
     CostEstimate,
     PriceTable,
     estimate_cost,
     load_price_table,
     total,
 )
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
 from flows.steps.usage import TokenUsage
 
 # Made-up models and round prices, so every figure below can be checked on paper.
@@ -51,16 +51,32 @@ def table(tmp_path: Path) -> PriceTable:
 def test_packaged_table_loads_with_source_date_and_published_figures() -> None:
     table = load_price_table(None)
     assert "openai" in table.source.lower()
-    assert table.as_of == "2026-11"
+    assert table.as_of == "2026-12"
     assert table.prices["gpt-5"] == {
         "text_input": 1.25,
         "cached_text_input": 0.125,
         "text_output": 10.0,
     }
-    assert table.prices["gpt-image-1.5"] == {"image_input": 8.0, "image_output": 32.0}
-    assert table.prices["gpt-image-1-mini"] == {"image_input": 2.5, "image_output": 8.0}
-    # No figure was published to us for the SDK's default model: it must not be invented.
-    assert DEFAULT_IMAGE_MODEL not in table.prices
+    image_2 = {"text_input": 5.0, "cached_text_input": 1.25, "image_input": 8.0}
+    assert table.prices["gpt-image-1.5"] == {
+        **image_2,
+        "cached_image_input": 2.0,
+        "image_output": 32.0,
+        "text_output": 32.0,
+    }
+    assert table.prices["gpt-image-1-mini"] == {
+        "text_input": 2.0,
+        "cached_text_input": 0.2,
+        "image_input": 2.5,
+        "cached_image_input": 0.25,
+        "image_output": 8.0,
+        "text_output": 8.0,
+    }
+    # The SDK's default model, reported at gpt-image-2's rates ("same_as" in the file).
+    assert table.prices[DEFAULT_IMAGE_MODEL] == table.prices["gpt-image-2"]
+    assert table.prices["gpt-image-2"]["image_output"] == 30.0
+    # The Batch API's column: half of every price, same_as models included.
+    assert table.price(DEFAULT_IMAGE_MODEL, "cached_image_input", batch=True) == 1.0
 
 
 def test_packaged_image_price_matches_the_published_per_image_price() -> None:
@@ -108,12 +124,11 @@ def test_missing_model_makes_the_estimate_unknown_and_says_which() -> None:
     usage = TokenUsage(
         input_tokens=100, output_tokens=10, image_tool_reported=True, image_output_image_tokens=1
     )
-    estimate = estimate_cost(usage, "gpt-5", None, load_price_table(None))
+    estimate = estimate_cost(usage, "gpt-5", "img-unpriced", load_price_table(None))
     assert estimate.usd is None
-    assert estimate.missing == ("gpt-image-2.6-sunburst image_output",)
-    assert estimate.assumed_image_model == "gpt-image-2.6-sunburst"
+    assert estimate.missing == ("img-unpriced image_output",)
     assert estimate.describe() == (
-        "Estimated cost: unknown (no price for gpt-image-2.6-sunburst image_output; "
+        "Estimated cost: unknown (no price for img-unpriced image_output; "
         "add it with IMAGE_PIPELINE_PRICES_FILE)"
     )
     unknown_main = estimate_cost(TokenUsage(input_tokens=5), "gpt-9", None, load_price_table(None))
@@ -159,8 +174,11 @@ def test_partial_override_keeps_the_other_defaults(tmp_path: Path) -> None:
         "cached_text_input": 0.125,
         "text_output": 20.0,
     }
-    assert table.prices["gpt-image-1.5"] == {"image_input": 8.0, "image_output": 32.0}
-    assert table.prices["gpt-image-2.6-sunburst"] == {"image_output": 40.0}
+    assert table.prices["gpt-image-1.5"]["image_output"] == 32.0
+    assert table.prices["gpt-image-2.6-sunburst"] == {
+        **load_price_table(None).prices["gpt-image-2"],
+        "image_output": 40.0,
+    }
     assert str(path) in table.source
     assert "our contract" in table.source
     assert table.as_of == "2026-12"

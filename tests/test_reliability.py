@@ -16,8 +16,8 @@ import pytest
 from flows.errors import explain
 from flows.steps.encode import encode_image
 from flows.steps.generate import OpenAIImageGenerator
-from flows.steps.generation_options import GenerationOptions
 from tests.conftest import S3Env
+from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.flaky_http import FlakyImageServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.fakes.s3_faults import S3FaultProxy
@@ -90,5 +90,5 @@ def test_openai_html_reply_is_refused_with_a_reason(openai_fake: FakeOpenAIServe
         api_key=openai_fake.api_key, base_url=openai_fake.base_url, max_retries=0
     )
     with pytest.raises(CLEAR_FAILURES) as caught:
-        OpenAIImageGenerator(client).generate(encode_image(logo()), GenerationOptions())
+        OpenAIImageGenerator(client).generate(encode_image(logo()), NATIVE_TRANSPARENCY)
     assert "Malformed response from OpenAI" in explain(caught.value)

@@ -37,9 +37,9 @@ def _run(images: list[str], **options: Any) -> BatchReport:
 
 
 def _inputs(tmp_path: Path) -> list[str]:
-    """A white-background logo (the fake echoes it back opaque: flagged), a badge with its
-    own transparent background (passes) and a file that does not exist (fails)."""
-    (tmp_path / "logo.png").write_bytes(logo(size=(512, 512)))
+    """A logo of a size OpenAI does not make (the fake echoes its size back: flagged), a
+    badge with its own transparent background (passes) and a file that does not exist."""
+    (tmp_path / "logo.png").write_bytes(logo(size=(500, 500)))
     shutil.copy(SAMPLES / "badge.png", tmp_path / "badge.png")
     return [str(tmp_path / "logo.png"), str(tmp_path / "badge.png"), str(tmp_path / "gone.png")]
 
@@ -51,7 +51,7 @@ def test_every_output_carries_its_checks_and_a_flag_does_not_fail_the_image(
     report = _run([source, badge, gone])
     by_input = {o.input: o for o in report.outcomes}
     assert by_input[source].status == "uploaded" and by_input[source].flagged
-    assert by_input[source].review and by_input[source].review.checks.flags == ["transparency"]
+    assert by_input[source].review and by_input[source].review.checks.flags == ["size"]
     assert by_input[badge].status == "uploaded" and not by_input[badge].flagged
     assert by_input[gone].status == "failed" and by_input[gone].review is None
     assert "1 flagged by the checks" in report.summary()
@@ -64,7 +64,7 @@ def test_strict_checks_fail_a_flagged_output_without_uploading_it(
     source, badge, _ = _inputs(tmp_path)
     report = _run([source, badge], strict_checks=True, image_model="gpt-image-1.5")
     flagged, passed = report.outcomes
-    assert flagged.status == "failed" and "flagged (transparency" in (flagged.error or "")
+    assert flagged.status == "failed" and "flagged (size" in (flagged.error or "")
     assert "--strict-checks" in (flagged.error or "")
     assert flagged.cost is not None and flagged.cost.usage_reported  # still shown
     assert flagged.review and flagged.review.result_thumbnail
@@ -103,7 +103,7 @@ def test_the_artifacts_show_source_beside_result_with_the_error_first(
         "tokens",
     ]  # the error never sits right of a long URL
     assert [(r["status"], r["checks"]) for r in rows] == [
-        ("uploaded", "transparency"),
+        ("uploaded", "size"),
         ("uploaded", "ok"),
         ("failed", ""),
     ]

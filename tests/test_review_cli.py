@@ -81,7 +81,7 @@ def test_redo_flagged_pays_only_for_the_redone_images(
     env.update({k: v for k, v in os.environ.items() if k.startswith(("OPENAI_", "AWS_"))})
     env["ARTIFACTS_BUCKET"] = s3.bucket
     white = tmp_path / "logo.png"
-    white.write_bytes(logo(size=(512, 512)))  # echoed back opaque by the fake: flagged
+    white.write_bytes(logo(size=(500, 500)))  # a size OpenAI does not make: flagged
     badge = tmp_path / "badge.png"
     shutil.copy(SAMPLES / "badge.png", badge)  # its own transparency: passes
     page = tmp_path / "review.html"
@@ -89,20 +89,20 @@ def test_redo_flagged_pays_only_for_the_redone_images(
     assert first.returncode == 0, first.stdout + first.stderr
     rows_path = tmp_path / "review.jsonl"
     before = _rows(rows_path)
-    assert [row["flags"] for row in before] == [["transparency"], []]
+    assert [row["flags"] for row in before] == [["size"], []]
     assert len(openai_fake.responses_requests) == 2
 
-    redo = _cli(env, "--redo-flagged", str(rows_path), "--background", "opaque")
+    redo = _cli(env, "--redo-flagged", str(rows_path), "--size", "1024x1024")
     assert redo.returncode == 0, redo.stdout + redo.stderr
     assert len(openai_fake.responses_requests) == 3  # only the flagged one again
     (sent,) = openai_fake.responses_requests[2:]
-    assert sent.json["tools"][0]["background"] == "opaque"
+    assert sent.json["tools"][0]["size"] == "1024x1024"
     after = _rows(rows_path)
     assert [row["input"] for row in after] == [str(white), str(badge)]
     assert [row["flags"] for row in after] == [[], []]
     assert after[1] == before[1]  # the good one untouched
     redone_checks = after[0]["outcome"]["review"]["checks"]["results"]  # type: ignore[index]
-    assert "transparency" not in [check["name"] for check in redone_checks]
+    assert {check["name"]: check["passed"] for check in redone_checks}["size"] is True
     assert 'class="badge flagged"' not in dump_dom(page.as_uri())
 
     nothing = _cli(env, "--redo-flagged", str(rows_path))

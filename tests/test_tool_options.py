@@ -23,6 +23,7 @@ REVIEWED = {
     "input_fidelity": {"high", "low"},
     "action": {"generate", "edit", "auto"},
     "detail": {"low", "high", "auto", "original"},
+    "complexity": {"low", "medium", "high"},
     "size": {"1024x1024", "1024x1536", "1536x1024", "auto"},
     "image_model": {
         "gpt-image-1",

@@ -25,6 +25,7 @@ class ImageOutcome(BaseModel):
     cost: CostEstimate | None = None
     batch_id: str | None = None  # submitted: the OpenAI batch that will answer it
     review: Review | None = None  # checks and thumbnails, when an output was made
+    background_cut_out: str | None = None  # the key colour cut out here, if one was
 
     @property
     def flagged(self) -> bool:
@@ -44,6 +45,7 @@ class ImageOutcome(BaseModel):
             generation_cached=result.generation_cached,
             cost=result.cost,
             review=result.review,
+            background_cut_out=result.background_cut_out,
         )
 
     @classmethod

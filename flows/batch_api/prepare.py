@@ -25,6 +25,7 @@ from flows.pipeline.request import PipelineRequest
 from flows.pipeline.tasks import generate_task
 from flows.steps.encode import encode_loaded
 from flows.steps.load import load_image
+from flows.steps.transparency import plan_background
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,10 @@ def prepare_one(
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     references = request.references.for_input(source.raw)
-    custom_id = request_id(encoded, request.options, references, request.mask, endpoint)
+    # What is sent: a model that cannot make transparency is asked for a key colour (the
+    # answering generator plans the same way, so the ids match).
+    sent = plan_background(encoded, request.options, try_native=False).sent
+    custom_id = request_id(encoded, sent, references, request.mask, endpoint)
     generate = with_cache(generate_task, request.cache_block)
     cached = is_cached(
         generate,
@@ -66,9 +70,7 @@ def prepare_one(
         },
     )
     if not cached and custom_id not in pending:
-        spool.add(
-            batch_line(custom_id, raw, endpoint, encoded, request.options, references, request.mask)
-        )
+        spool.add(batch_line(custom_id, raw, endpoint, encoded, sent, references, request.mask))
     return Prepared(raw, custom_id, cached)
 
 

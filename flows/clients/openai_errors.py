@@ -15,8 +15,14 @@ def is_transparency_refusal(error: ImageGenerationError) -> bool:
     return error.status_code == 400 and str(error).startswith(TRANSPARENCY_REFUSED)
 
 
-def translate_openai_error(exc: openai.APIError, model: str) -> ImageGenerationError:
-    """An ImageGenerationError that says whether to retry and what a person should do."""
+def translate_openai_error(
+    exc: openai.APIError, model: str, image_model: str | None = None
+) -> ImageGenerationError:
+    """An ImageGenerationError that says whether to retry and what a person should do.
+
+    ``model`` is the main model (or what was called); ``image_model`` the image model a
+    refusal about the image is about.
+    """
     if isinstance(exc, openai.APITimeoutError):
         return ImageGenerationError("OpenAI request timed out; will retry", transient=True)
     if isinstance(exc, openai.APIConnectionError):
@@ -47,10 +53,12 @@ def translate_openai_error(exc: openai.APIError, model: str) -> ImageGenerationE
         )
     if status >= 500 or status in (408, 409):
         return error(f"OpenAI server error ({status})", transient=True)
-    return error(_explain_client_error(status, code, detail, model))
+    return error(_explain_client_error(status, code, detail, model, image_model))
 
 
-def _explain_client_error(status: int, code: str | None, detail: str, model: str) -> str:
+def _explain_client_error(
+    status: int, code: str | None, detail: str, model: str, image_model: str | None
+) -> str:
     if status == 401:
         return "OpenAI rejected the API key (401); check OPENAI_API_KEY or the credentials block"
     if status == 403:
@@ -59,6 +67,8 @@ def _explain_client_error(status: int, code: str | None, detail: str, model: str
             "credentials block) belongs to a project and organization that "
             "may use the image_generation tool"
         )
+    if status == 404 and image_model and image_model in detail:
+        return f"OpenAI image model not found (404): {image_model!r}; pass a valid --image-model"
     if status == 404:
         return f"OpenAI model not found (404): {model!r}; pass a valid --model"
     if code == "moderation_blocked":
@@ -68,8 +78,9 @@ def _explain_client_error(status: int, code: str | None, detail: str, model: str
         )
     if "transparent background" in detail.lower():
         return (
-            f"{TRANSPARENCY_REFUSED} for model {model!r}; use --background opaque or "
-            "--background auto, or --fallback-background to retry opaque by itself"
+            f"{TRANSPARENCY_REFUSED} for image model {image_model or model!r}; use "
+            "--background opaque or --background auto, or --fallback-background to retry "
+            "opaque by itself"
         )
     return f"OpenAI rejected the request ({status}, {code or 'no code'}): {detail}"
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
 from flows.errors import LocalServerError
 from flows.local_server.database import seed_database
+from flows.local_server.ports import PortChoice, choose_port
 from flows.local_server.process import (
+    PortLostError,
     launch,
     launched_here,
     looks_like_server,
@@ -34,6 +36,9 @@ from flows.local_server.state import (
 )
 
 STOP_HINT = "process-image --stop-server"
+# How each server this process launched got its port, by pid: the early start (before the
+# CLI's imports) chooses it, and the line the CLI prints after ensure_server tells it.
+_CHOICES: dict[int, PortChoice] = {}
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Ensured:
     state: ServerState
     started: bool
     replaced: str | None = None  # why an earlier server was stopped first
+    choice: PortChoice | None = None  # how a server started here got its port
 
 
 def prefect_version() -> str:
@@ -75,16 +81,17 @@ def is_serving(state: ServerState, home: Path) -> bool:
     return runs_our_server(state, home) and probe(state.port).is_prefect
 
 
-def _launch(home: Path, port: int, seed: bool) -> ServerState:
-    _check_port_free(port, home)
+def _launch(home: Path, port: int, seed: bool, *, fallback: bool, skip: set[int]) -> ServerState:
+    choice = choose_port(home, port, fallback=fallback, skip=skip)
     if seed:
         seed_database(home, prefect_version())
     fresh = ServerState(
-        pid=launch(home, port),
-        port=port,
+        pid=launch(home, choice.port),
+        port=choice.port,
         prefect_version=prefect_version(),
         prefect_home=str(home),
     )
+    _CHOICES[fresh.pid] = choice
     # Recorded before it is ready, so a run killed while waiting can still find and stop it.
     write_state(home, fresh)
     return fresh
@@ -102,47 +109,74 @@ def start_early(home: Path, port: int, *, seed: bool) -> None:
             return
         forget_state(home)
         with suppress(LocalServerError):
-            _launch(home, port, seed)
+            _launch(home, port, seed, fallback=True, skip=set())
 
 
-def ensure_server(home: Path, port: int, start_timeout_s: float, *, seed: bool) -> Ensured:
-    """The server for ``home``: the running one if it fits, otherwise a fresh one on ``port``.
+def ensure_server(
+    home: Path, port: int, start_timeout_s: float, *, seed: bool, fallback: bool = True
+) -> Ensured:
+    """The server for ``home``: the running one if it fits, otherwise a fresh one on ``port``
+    (or, with ``fallback``, on a free port above it when ``port`` is taken).
 
     ``seed``: a new database may start as a copy of the migrated template (flows.local_server
     .database); false when the user configured a database of their own.
     """
     with _locked(home):
         replaced = None
+        lost: set[int] = set()
         state = read_state(home)
         try:
             if state is not None and runs_our_server(state, home):
-                wait_healthy(state, home, start_timeout_s)  # at once unless it is still starting
-                if state.prefect_version == prefect_version():
-                    return Ensured(state, started=launched_here(state.pid))
-                replaced = f"it ran Prefect {state.prefect_version}, this is {prefect_version()}"
-                terminate(state.pid)
+                try:
+                    state = _ready(state, home, start_timeout_s)  # at once unless starting
+                except PortLostError:
+                    lost.add(state.port)  # started early, and another process bound its port first
+                else:
+                    if state.prefect_version == prefect_version():
+                        return _reused(state)
+                    replaced = (
+                        f"it ran Prefect {state.prefect_version}, this is {prefect_version()}"
+                    )
+                    terminate(state.pid)
             forget_state(home)
-            fresh = _launch(home, port, seed)
-            wait_healthy(fresh, home, start_timeout_s)
+            fresh = _start(home, port, start_timeout_s, seed, fallback=fallback, lost=lost)
         except LocalServerError:
             forget_state(home)
             raise
-        return Ensured(fresh, started=True, replaced=replaced)
+        return Ensured(fresh, started=True, replaced=replaced, choice=_CHOICES.get(fresh.pid))
 
 
-def _check_port_free(port: int, home: Path) -> None:
-    found = probe(port, identify=True)
-    if not found.listening:
-        return
-    fix = "set IMAGE_PIPELINE_SERVER_PORT to a free port, or set PREFECT_API_URL to use it"
-    if found.is_prefect and found.prefect_home not in (None, str(home)):
-        raise LocalServerError(
-            f"Port {port} is taken by a Prefect server for another PREFECT_HOME "
-            f"({found.prefect_home}); stop it with `PREFECT_HOME={found.prefect_home} "
-            f"{STOP_HINT}`, or {fix}"
-        )
-    what = "a Prefect server process-image did not start" if found.is_prefect else "another program"
-    raise LocalServerError(f"Port {port} on 127.0.0.1 is in use by {what}; {fix}")
+def _ready(state: ServerState, home: Path, start_timeout_s: float) -> ServerState:
+    """Wait for the server; once it is known to hold its port, record that (checked once)."""
+    wait_healthy(state, home, start_timeout_s)
+    if not state.ready:
+        state = replace(state, ready=True)
+        write_state(home, state)
+    return state
+
+
+def _reused(state: ServerState) -> Ensured:
+    if launched_here(state.pid):  # by start_early: this run started it after all
+        return Ensured(state, started=True, choice=_CHOICES.get(state.pid))
+    return Ensured(state, started=False)
+
+
+def _start(
+    home: Path, port: int, start_timeout_s: float, seed: bool, *, fallback: bool, lost: set[int]
+) -> ServerState:
+    """Launch and wait; when another process binds the port first, again on another one.
+
+    Ends: every retry skips one more port, and choose_port gives up past its small range.
+    """
+    while True:
+        fresh = _launch(home, port, seed, fallback=fallback, skip=lost)
+        try:
+            return _ready(fresh, home, start_timeout_s)
+        except PortLostError:
+            forget_state(home)
+            if not fallback:
+                raise
+            lost.add(fresh.port)
 
 
 def stop_server(home: Path) -> str:
@@ -162,8 +196,9 @@ def stop_server(home: Path) -> str:
         return f"Stopped the local Prefect server on {state.ui_url} (pid {state.pid})."
 
 
-def server_status(home: Path) -> tuple[bool, str]:
-    """(running, what to tell the user) for the server recorded under ``home``."""
+def server_status(home: Path, wanted_port: int | None = None) -> tuple[bool, str]:
+    """(running, what to tell the user) for the server recorded under ``home``; says so when
+    it is not on ``wanted_port`` (the configured one)."""
     state = read_state(home)
     if state is None:
         return False, f"No local Prefect server is running for PREFECT_HOME={home}."
@@ -172,8 +207,13 @@ def server_status(home: Path) -> tuple[bool, str]:
             f"The local Prefect server recorded under {home} (pid {state.pid}) is not running; "
             "the next run starts a fresh one."
         )
+    moved = (
+        f" (not the configured port {wanted_port}: taken when it started, or set since)"
+        if wanted_port not in (None, state.port)
+        else ""
+    )
     return True, (
-        f"Local Prefect server running: UI {state.ui_url}, pid {state.pid}, Prefect "
+        f"Local Prefect server running: UI {state.ui_url}{moved}, pid {state.pid}, Prefect "
         f"{state.prefect_version}, PREFECT_HOME={home}, log {home / LOG_FILE}. "
         f"Stop it with `{STOP_HINT}`."
     )

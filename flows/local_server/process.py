@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,21 @@ from flows.local_server.state import LOG_FILE, ServerState
 PROBE_TIMEOUT_S = 2.0
 POLL_INTERVAL_S = 0.1
 STOP_TIMEOUT_S = 15.0
+LISTEN = "0A"  # the TCP state of a listening socket in /proc/net/tcp
 # Servers this process started. Held so that Popen's finaliser never warns "still running"
 # about a child that is meant to outlive us; process-wide because the children are.
 _LAUNCHED: list[subprocess.Popen[bytes]] = []
+
+
+class PortLostError(LocalServerError):
+    """Another process began listening on the port a server we launched was starting on."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(
+            f"Port {port} on 127.0.0.1 was taken by another program while the local Prefect "
+            "server started; run again, or set IMAGE_PIPELINE_SERVER_PORT to a free port"
+        )
+        self.port = port
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,42 @@ def looks_like_server(pid: int, port: int) -> bool:
     return b"server" in argv and b"start" in argv and str(port).encode() in argv
 
 
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def holds_port(pid: int, port: int) -> bool | None:
+    """``pid`` itself listens on ``port`` (None where there is no /proc to tell, as on macOS).
+
+    A health answer on the port proves only that some Prefect server is there: one of
+    another PREFECT_HOME may have bound it first while ours was still importing.
+    """
+    if not Path("/proc/net/tcp").exists():
+        return None
+    sockets = _listening_inodes(port)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except PermissionError:
+        return None  # another user's process, or /proc hidden from us: cannot tell
+    except OSError:
+        return False  # gone
+    for fd in fds:
+        with suppress(OSError):  # closed meanwhile
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in sockets:
+                return True
+    return False
+
+
 def launched_here(pid: int) -> bool:
     """This process started ``pid``."""
     return any(process.pid == pid for process in _LAUNCHED)
@@ -96,19 +145,27 @@ def probe(port: int, *, identify: bool = False) -> Probe:
     return Probe(listening=True, prefect_version=version, prefect_home=home)
 
 
+def server_arguments(port: int) -> list[str]:
+    """The command line after the interpreter's path: how a server of ours is recognised."""
+    return ["-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def server_marks(home: Path | str, port: int) -> dict[str, str]:
+    """Environment every server we launch has, checked with its command line to recognise one
+    that outlived its PREFECT_HOME (flows.local_server.ports)."""
+    return {
+        "PREFECT_HOME": str(home),
+        # The UI in the browser calls back to this server, not Prefect's default port.
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+
+
 def launch(home: Path, port: int) -> int:
     """Start the server detached from this process (it outlives the run); returns its pid."""
     env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    env.update(
-        {
-            "PREFECT_HOME": str(home),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            # The UI in the browser calls back to this server, not Prefect's default port.
-            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
-        }
-    )
-    command = [sys.executable, "-m", "prefect", "server", "start"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    env.update(server_marks(home, port))
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    command = [sys.executable, *server_arguments(port)]
     with (home / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(
             command,
@@ -123,14 +180,25 @@ def launch(home: Path, port: int) -> int:
 
 
 def wait_healthy(state: ServerState, home: Path, timeout_s: float) -> None:
-    """Block until the server answers; raise naming its log if it exits or takes too long."""
+    """Block until the server answers; raise naming its log if it exits or takes too long.
+
+    PortLostError when another process listens on its port instead (two PREFECT_HOMEs starting
+    servers at the same moment both found it free): ours is stopped, the caller picks
+    another port. Once ``state.ready`` that was checked: a live process keeps its socket.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not pid_alive(state.pid):
+            if probe(state.port).listening:
+                raise PortLostError(state.port)  # ours could not bind it
             raise LocalServerError(
                 f"The local Prefect server exited while starting; its log is {home / LOG_FILE}"
             )
-        if probe(state.port).is_prefect:
+        found = probe(state.port)
+        if found.listening and not state.ready and not _is_ours(state, found):
+            terminate(state.pid)
+            raise PortLostError(state.port)
+        if found.is_prefect:
             return
         time.sleep(POLL_INTERVAL_S)
     terminate(state.pid)
@@ -139,6 +207,15 @@ def wait_healthy(state: ServerState, home: Path, timeout_s: float) -> None:
         f"{home / LOG_FILE}); raise IMAGE_PIPELINE_SERVER_START_TIMEOUT or use "
         "--ephemeral-server"
     )
+
+
+def _is_ours(state: ServerState, found: Probe) -> bool:
+    owner = holds_port(state.pid, state.port)
+    if owner is None:  # no /proc: ask the server which home it serves (one more request)
+        if not found.is_prefect:
+            return True  # maybe ours, bound but not answering yet: keep waiting
+        return probe(state.port, identify=True).prefect_home == state.prefect_home
+    return owner
 
 
 def terminate(pid: int) -> None:

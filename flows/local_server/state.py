@@ -24,6 +24,8 @@ class ServerState:
     port: int
     prefect_version: str
     prefect_home: str
+    # It answered on its port as this very process (checked once: process.wait_healthy).
+    ready: bool = False
 
     @property
     def ui_url(self) -> str:
@@ -45,6 +47,7 @@ def read_state(home: Path) -> ServerState | None:
             port=int(data["port"]),
             prefect_version=str(data["prefect_version"]),
             prefect_home=str(data["prefect_home"]),
+            ready=data.get("ready") is True,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

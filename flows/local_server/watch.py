@@ -44,9 +44,13 @@ class ServerWatch:
             if pid_alive(self._state.pid):
                 continue
             try:
-                # Same port: the run's client keeps the API URL it started with.
+                # Same port or none: the run's client keeps the API URL it started with.
                 fresh = ensure_server(
-                    self._home, self._state.port, settings().server_start_timeout, seed=False
+                    self._home,
+                    self._state.port,
+                    settings().server_start_timeout,
+                    seed=False,
+                    fallback=False,
                 )
             except LocalServerError:
                 return  # the run fails, and the CLI says the server is gone

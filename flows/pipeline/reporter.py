@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL, check_for_model
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -27,6 +29,14 @@ if TYPE_CHECKING:
     from flows.steps.references import PreparedReferences
 
 Reporter = Callable[[str], None]
+
+
+def _image_model_line(options: GenerationOptions) -> str:
+    if options.image_model:
+        return options.image_model
+    return f"{DEFAULT_IMAGE_MODEL} (OpenAI's default)"
+
+
 # (finished so far, total, input, status, public URL or error)
 ProgressReporter = Callable[[int, int, str, str, str], None]
 
@@ -110,6 +120,9 @@ class StepReporter:
         else:
             self.say("Step 2: Processing with OpenAI...")
             self.say(f"  Model: {options.model}")
+            self.say(f"  Image model: {_image_model_line(options)}")
+            for note in check_for_model(options):
+                self.say(f"  ⚠ Note: {note}")
         if options.prompt:
             self.say(f"  Prompt: {options.prompt}")
             if self.offline:
@@ -132,6 +145,12 @@ class StepReporter:
         self.say(f"  ✓ Generated {generated.size} bytes{note}")
         if generated.background_fallback:
             self.say("  Note: the model refused a transparent background; made it opaque")
+        if generated.cut_out_key:
+            self.say(
+                "  Note: the image model cannot make a transparent background; it painted "
+                f"a flat {generated.cut_out_key} one, cut out here "
+                f"({generated.cut_out_share or 0:.0%} of the image made transparent)"
+            )
 
     def checked(self, checks: OutputChecks) -> None:
         """What the output checks flagged (nothing when every check passed)."""

@@ -57,6 +57,9 @@ class ProcessedImage(BaseModel):
     generation_cached: bool = False
     cost: CostEstimate | None = None
     review: Review | None = None
+    # The key colour (#RRGGBB) cut out here because the image model cannot make a
+    # transparent background (flows.steps.transparency); None when it was not needed.
+    background_cut_out: str | None = None
 
 
 def _silent(line: str) -> None:
@@ -190,4 +193,5 @@ def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> Proce
         generation_cached=cached,
         cost=cost,
         review=review,
+        background_cut_out=generated.cut_out_key,
     )

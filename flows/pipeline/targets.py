@@ -17,6 +17,7 @@ from flows.config import settings
 from flows.steps.generate import ImageGenerator, OpenAIImageGenerator
 from flows.steps.images_api import ImagesAPIGenerator
 from flows.steps.offline import OfflineImageGenerator
+from flows.steps.transparency import TransparentOutput
 from flows.steps.upload import LocalObjectStore, ObjectStore, S3ObjectStore
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ class GeneratorTarget:
         """The generator this target describes, on OpenAI's ``api`` (responses or images)."""
         if self.offline:
             return OfflineImageGenerator()
+        return TransparentOutput(self._openai(api), try_native=self.batch_answers is None)
+
+    def _openai(self, api: str) -> ImageGenerator:
         if self.batch_answers is not None:
             from flows.batch_api.answers import BatchAnswerGenerator
 

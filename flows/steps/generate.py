@@ -11,14 +11,15 @@ import binascii
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import openai
 from openai.types import responses
 
-from flows.clients.openai_errors import is_transparency_refusal, translate_openai_error
+from flows.clients.openai_errors import translate_openai_error
 from flows.errors import ImageGenerationError
+from flows.steps.capabilities import image_model_of
 from flows.steps.encode import EncodedImage, detect_mime_type, sha256_hex
 from flows.steps.generation_options import GenerationOptions, responses_arguments
 from flows.steps.references import ReferenceImage, inline_urls, unreachable_references
@@ -41,6 +42,10 @@ class GeneratedImage:
     usage: TokenUsage | None = None
     # The model refused transparency and --fallback-background made it opaque.
     background_fallback: bool = False
+    # The model could not make transparency: the key colour (#RRGGBB) it painted the
+    # background in, cut out here (flows.steps.transparency), and the share made clear.
+    cut_out_key: str | None = None
+    cut_out_share: float | None = None
     # Unix time of generation. It stamps the object key, so a rerun after a crash (served
     # from the generation cache) writes the same key again instead of a duplicate object.
     created_at: int = field(default_factory=lambda: int(time.time()))
@@ -96,15 +101,11 @@ class OpenAIImageGenerator:
             return self._generate(image, options, refs, mask)
         except ImageGenerationError as error:
             unreachable = unreachable_references(error, refs)
-            if unreachable:
-                # OpenAI could not fetch a URL we passed: fetch it ourselves, once.
-                logger.warning("OpenAI could not download %s; sending it inline", unreachable)
-                return self._generate(image, options, inline_urls(refs, unreachable), mask)
-            if not (options.fallback_background and is_transparency_refusal(error)):
+            if not unreachable:
                 raise
-        logger.warning("The model refused a transparent background; retrying with an opaque one")
-        opaque = replace(options, background="opaque", fallback_background=False)
-        return replace(self._generate(image, opaque, refs, mask), background_fallback=True)
+        # OpenAI could not fetch a URL we passed: fetch it ourselves, once.
+        logger.warning("OpenAI could not download %s; sending it inline", unreachable)
+        return self._generate(image, options, inline_urls(refs, unreachable), mask)
 
     def _generate(
         self,
@@ -117,7 +118,7 @@ class OpenAIImageGenerator:
         try:
             response = self._client.responses.create(**arguments)
         except openai.APIError as exc:
-            raise translate_openai_error(exc, options.model) from exc
+            raise translate_openai_error(exc, options.model, image_model_of(options)) from exc
         except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
             raise ImageGenerationError(
                 "Malformed response from OpenAI: the body is not valid JSON; "

@@ -15,6 +15,7 @@ from flows.config import (
     DEFAULT_QUALITY,
 )
 from flows.errors import InvalidOptionsError
+from flows.steps.capabilities import check_for_model
 from flows.steps.encode import EncodedImage
 from flows.tool_options import TRANSPARENT_FORMATS, check_choice, check_image_model, check_size
 
@@ -36,6 +37,7 @@ _OPTIONAL_TOOL_FIELDS = {
     "input_fidelity": "input_fidelity",
     "moderation": "moderation",
     "action": "action",
+    "complexity": "complexity",
 }
 
 
@@ -60,6 +62,8 @@ class GenerationOptions:
     # Which OpenAI endpoint generates: the Responses API's image tool, or the Images API
     # (flows.steps.images_api). In the key only when not the default, as every late field.
     api: str = "responses"
+    # Planning effort of the image model, apart from quality (low, medium, high).
+    complexity: str | None = None
 
     @property
     def effective_prompt(self) -> str:
@@ -86,7 +90,7 @@ class GenerationOptions:
         try:
             for option in ("background", "quality", "output_format", "detail"):
                 check_choice(option, getattr(self, option))
-            for option in ("input_fidelity", "moderation", "action"):
+            for option in ("input_fidelity", "moderation", "action", "complexity"):
                 if getattr(self, option) is not None:
                     check_choice(option, getattr(self, option))
             check_image_model(self.image_model)
@@ -95,6 +99,7 @@ class GenerationOptions:
         except ValueError as exc:
             raise InvalidOptionsError(str(exc)) from None
         self._check_api()
+        check_for_model(self)
         if self.background == "transparent" and self.output_format not in TRANSPARENT_FORMATS:
             raise InvalidOptionsError(
                 f"A transparent background needs png or webp output, not {self.output_format}; "

@@ -22,7 +22,7 @@ import openai
 
 from flows.clients.openai_errors import translate_openai_error
 from flows.errors import ImageGenerationError, InvalidOptionsError
-from flows.pricing import DEFAULT_IMAGE_MODEL
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
 from flows.steps.encode import EncodedImage, detect_mime_type, sha256_hex
 from flows.steps.generate import GeneratedImage
 from flows.steps.generation_options import GenerationOptions
@@ -49,7 +49,7 @@ def edit_fields(options: GenerationOptions) -> dict[str, Any]:
         "quality": options.quality,
         "output_format": options.output_format,
     }
-    for name in ("size", "output_compression", "input_fidelity"):
+    for name in ("size", "output_compression", "input_fidelity", "complexity"):
         if getattr(options, name) is not None:
             fields[name] = getattr(options, name)
     return fields
@@ -110,7 +110,7 @@ class ImagesAPIGenerator:
         try:
             response = self._client.images.edit(**arguments)
         except openai.APIError as exc:
-            raise translate_openai_error(exc, arguments["model"]) from exc
+            raise translate_openai_error(exc, options.model, arguments["model"]) from exc
         return parse_images_response(response, self.name)
 
     def warm_up(self) -> None:

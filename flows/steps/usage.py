@@ -27,6 +27,10 @@ class TokenUsage:
     image_output_text_tokens: int = 0
     image_output_image_tokens: int = 0
     image_total_tokens: int = 0
+    # The share of the image tool's input read from OpenAI's cache (billed at the cached
+    # rate); part of the input counts above, not in addition to them.
+    image_cached_text_tokens: int = 0
+    image_cached_image_tokens: int = 0
 
 
 def usage_from_response(response: Any) -> TokenUsage | None:
@@ -52,8 +56,21 @@ def usage_from_response(response: Any) -> TokenUsage | None:
             "image_output_text_tokens": _count(tool, "output_tokens_details", "text_tokens"),
             "image_output_image_tokens": _image_output_tokens(tool),
             "image_total_tokens": tool.total_tokens or 0,
+            **_cached_tool_tokens(tool),
         }
     return TokenUsage(**fields)
+
+
+def _cached_tool_tokens(tool: Any) -> dict[str, int]:
+    """The image tool's cached input tokens; an omitted count means none known."""
+    details = getattr(tool, "cached_tokens_details", None)
+    if details is None:
+        # Only a total: OpenAI caches the prompt's text first, so count it as text.
+        return {"image_cached_text_tokens": int(getattr(tool, "cached_tokens", 0) or 0)}
+    return {
+        "image_cached_text_tokens": int(getattr(details, "cached_text_tokens", 0) or 0),
+        "image_cached_image_tokens": int(getattr(details, "cached_image_tokens", 0) or 0),
+    }
 
 
 def _count(usage: Any, details: str, field: str) -> int:

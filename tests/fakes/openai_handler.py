@@ -30,6 +30,7 @@ from .openai_bodies import (
 from .openai_faults import _IMAGE_URL, _MODEL, _REQUEST_ID, Fault, _incorrect_key_message
 from .openai_files import Route
 from .openai_images_api import IMAGES_EDITS_PATH, check_form, images_answer, parse_form
+from .openai_models import model_refusal
 from .openai_requests import RESPONSES_PATH, RecordedRequest, _image_tool, _remote_image_url
 from .openai_spec import SpecError, check_request
 
@@ -143,6 +144,10 @@ class _OpenAIHandler(LoopbackHandler):
             fake._refused(spec_error)
             self._send(400, request_id, _dumps({"error": spec_error.error()}))
             return
+        refusal = model_refusal(form.fields, "")
+        if refusal is not None and fake.model_rules:
+            self._send(400, request_id, _dumps({"error": refusal}))
+            return
         fault = fake._next_fault()
         if fault is not None and fault.kind == "error":
             self._send(fault.status, request_id, _dumps({"error": dict(fault.error or {})}))
@@ -194,6 +199,11 @@ class _OpenAIHandler(LoopbackHandler):
                 "invalid_request_error",
                 param="tool_choice",
             )
+            return
+
+        refusal = model_refusal(_image_tool(body) or {}, "tools[0].")
+        if refusal is not None and fake.model_rules:
+            self._send(400, request_id, _dumps({"error": refusal}))
             return
 
         refill = fake._take_rate_token()

@@ -5,7 +5,10 @@ coloured by the prompt). The tool decides the rest, as it does for the real API:
 ``size`` ``WIDTHxHEIGHT`` gives exactly that many pixels (the picture scaled to fit,
 centred, the margin transparent), ``output_format`` the encoding (png and webp keep
 alpha; jpeg is flattened onto white; gif is palette; svg wraps a PNG), and
-``output_compression`` the webp/jpeg quality. Rebuilding from raw pixels drops metadata,
+``output_compression`` the webp/jpeg quality. ``background`` acts on the picture's flat
+background (its commonest border colour), as the real models do with a recreation:
+``transparent`` clears it, ``opaque`` paints it the first ``#RRGGBB`` the prompt names
+(else keeps it) and flattens the rest; ``auto`` and absent leave it as it is. Rebuilding from raw pixels drops metadata,
 so identical requests give identical bytes.
 """
 
@@ -19,7 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw
 
 from .openai_requests import _image_tool, _input_image_urls, _prompt_of
 
@@ -28,6 +32,7 @@ __all__ = ["FALLBACK_SIZE", "requested_size"]
 FALLBACK_SIZE = (64, 64)
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?:;[^;,]*)*;base64,(?P<data>.*)$", re.DOTALL)
+_HEX_COLOUR = re.compile(r"#([0-9A-Fa-f]{6})\b")
 _SIZE = re.compile(r"^(?P<width>[1-9][0-9]{0,4})x(?P<height>[1-9][0-9]{0,4})$")
 # Beyond the API's largest size (3840x2160): refuse to allocate what a typo asks for.
 _MAX_PIXELS = 4096 * 4096
@@ -55,7 +60,62 @@ def generated_image(request: Mapping[str, Any]) -> bytes:
     size = requested_size(tool)
     if size is not None and image.size != size:
         image = _fit(image, size)
+    background = tool.get("background")
+    if background == "transparent":
+        image = _on_background(image, None)
+    elif background == "opaque":
+        colour = _prompt_colour(_prompt_of(request))
+        image = _flattened(_on_background(image, colour), colour or (255, 255, 255))
     return _encode(image, output_format(tool), tool.get("output_compression"))
+
+
+def _on_background(image: Image.Image, colour: tuple[int, int, int] | None) -> Image.Image:
+    """``image`` with its flat background (the commonest border colour) replaced by
+    ``colour``, or cleared when ``colour`` is None: the subject recreated on what was asked."""
+    pixels = np.asarray(image.convert("RGBA"))
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    values, counts = np.unique(border, axis=0, return_counts=True)
+    ground = values[counts.argmax()]
+    if ground[3] == 0:
+        return image  # already transparent around the subject
+    near = np.abs(pixels[..., :3].astype(int) - ground[:3].astype(int)).max(axis=-1) <= 8
+    near = _touching_the_border(near)
+    if near.all():
+        return image  # one flat colour: that is the subject, not a background
+    out = pixels.copy()
+    out[near] = (0, 0, 0, 0) if colour is None else (*colour, 255)
+    return Image.fromarray(out, "RGBA")
+
+
+def _touching_the_border(mask: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` connected to the image's edge: regions of the background's
+    colour inside the subject (the white in a logo) stay the subject's."""
+    # A copy: fromarray may share the (read-only) array, and floodfill writes in place.
+    marks = Image.fromarray(mask.astype(np.uint8) * 255, "L").copy()
+    height, width = mask.shape
+    edge = [(x, y) for x in range(width) for y in (0, height - 1)]
+    edge += [(x, y) for y in range(height) for x in (0, width - 1)]
+    for xy in edge:
+        if marks.getpixel(xy) == 255:
+            ImageDraw.floodfill(marks, xy, 128)
+    touching: np.ndarray = np.asarray(marks) == 128
+    return touching
+
+
+def _prompt_colour(prompt: str) -> tuple[int, int, int] | None:
+    """The first ``#RRGGBB`` the prompt names (a model paints what it is told), or None."""
+    match = _HEX_COLOUR.search(prompt)
+    if match is None:
+        return None
+    value = int(match[1], 16)
+    return (value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+
+
+def _flattened(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    """``image`` on a flat ``colour``: what an opaque background means."""
+    canvas = Image.new("RGBA", image.size, (*colour, 255))
+    canvas.alpha_composite(image)
+    return canvas
 
 
 def _source_image(request: Mapping[str, Any]) -> Image.Image:

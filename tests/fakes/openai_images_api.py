@@ -101,7 +101,7 @@ def edit_answer(image: bytes, mime: str, fields: Mapping[str, Any], images: int)
     cannot see (empty bytes, e.g. an https URL) gives the prompt-coloured fallback.
     """
     data_url = f"data:{mime};base64,{base64.b64encode(image).decode()}"
-    tool = {k: v for k, v in fields.items() if k in ("size", "output_format")}
+    tool = {k: v for k, v in fields.items() if k in ("size", "output_format", "background")}
     if fields.get("output_compression") is not None:
         tool["output_compression"] = int(fields["output_compression"])
     prompt = str(fields.get("prompt") or "")

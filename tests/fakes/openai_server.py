@@ -55,6 +55,8 @@ class FakeOpenAIServer(LoopbackServer):
     ``images_per_minute``: enforce OpenAI's image rate limit as a token bucket (burst
     ``RATE_BURST``); a request finding it empty gets a 429 with Retry-After.
     ``batch_duration``: simulated seconds a batch spends in_progress.
+    ``model_rules``: refuse what each image model cannot take (``openai_models``: the
+    default model refuses a transparent background); off only to test other faults.
     ``batch_seconds_per_poll``: how far each ``GET /v1/batches/{id}`` moves ``batch_clock``
     (before the batch's status is updated).
     """
@@ -72,8 +74,11 @@ class FakeOpenAIServer(LoopbackServer):
         images_per_minute: float | None = None,
         batch_duration: float = 0.0,
         batch_seconds_per_poll: float = 60.0,
+        model_rules: bool = True,
     ) -> None:
         super().__init__()
+        self.model_rules = model_rules
+        """Refuse what each image model refuses (``openai_models``), as OpenAI does."""
         self.images_per_minute = images_per_minute
         self._tokens = float(self.RATE_BURST)
         self._refilled = time.monotonic()

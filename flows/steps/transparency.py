@@ -1,0 +1,154 @@
+"""A transparent background whatever the image model can do.
+
+The reference promises "a high-resolution transparent PNG", and today's default image
+model refuses ``background: transparent``. When transparency is asked of a model that
+cannot give it (flows.steps.capabilities says so up front, or OpenAI answers the 400),
+the image is asked for on a flat key colour absent from the input and the key is cut out
+here (flows.steps.cutout), so what is published is still a transparent PNG.
+``--fallback-background`` keeps its meaning: an opaque image, on request.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from PIL import Image
+
+from flows.clients.openai_errors import is_transparency_refusal
+from flows.config import DEFAULT_PROMPT
+from flows.errors import ImageGenerationError
+from flows.steps.capabilities import capabilities_of, image_model_of
+from flows.steps.cutout import choose_key_colour, cut_out, key_colour_hex
+from flows.steps.encode import EncodedImage, sha256_hex
+from flows.steps.generate import GeneratedImage, ImageGenerator
+from flows.steps.generation_options import GenerationOptions
+from flows.steps.references import ReferenceImage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackgroundPlan:
+    """What to send for one image, and what to do with the answer."""
+
+    sent: GenerationOptions
+    native: bool  # send as asked; on a transparency refusal, plan again without trying
+    key: tuple[int, int, int] | None = None  # cut this colour out of the answer
+
+
+def plan_background(
+    image: EncodedImage, options: GenerationOptions, *, try_native: bool = True
+) -> BackgroundPlan:
+    """How ``options`` get their background from the image model.
+
+    ``try_native``: a model whose transparency is in preview (or unknown) is asked for it
+    first; batch mode plans without trying, since a refused line comes back a day later.
+    """
+    if options.background != "transparent":
+        return BackgroundPlan(options, native=True)
+    row = capabilities_of(image_model_of(options))
+    support = row.transparency if row else "preview"
+    if support == "yes" or (support == "preview" and try_native):
+        return BackgroundPlan(options, native=True)
+    if options.fallback_background:
+        opaque = replace(options, background="opaque", fallback_background=False)
+        return BackgroundPlan(opaque, native=False)
+    key = choose_key_colour(_image_bytes(image))
+    keyed = replace(
+        options,
+        background="opaque",
+        fallback_background=False,
+        prompt=keyed_prompt(options.effective_prompt, key_colour_hex(key)),
+    )
+    return BackgroundPlan(keyed, native=False, key=key)
+
+
+def keyed_prompt(prompt: str, key_hex: str) -> str:
+    """``prompt`` asking for a flat ``key_hex`` background that is removed afterwards."""
+    # The default prompt asks for a "transparent PNG": the model cannot, so drop the word.
+    base = prompt.replace("transparent PNG", "PNG") if prompt == DEFAULT_PROMPT else prompt
+    base = base.strip()
+    if not base.endswith((".", "!", "?")):
+        base += "."
+    return (
+        f"{base} Place the subject on a solid, perfectly flat, uniform {key_hex} background "
+        "that fills the whole canvas to every edge, with no shadow, gradient, texture or "
+        f"border, and use {key_hex} nowhere in the subject: the background is removed "
+        "afterwards to make it transparent."
+    )
+
+
+class TransparentOutput:
+    """An ImageGenerator that delivers a transparent background whatever the model does."""
+
+    def __init__(self, inner: ImageGenerator, *, try_native: bool = True) -> None:
+        self._inner = inner
+        self._try_native = try_native
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    def warm_up(self) -> None:
+        self._inner.warm_up()
+
+    def generate(
+        self,
+        image: EncodedImage,
+        options: GenerationOptions,
+        references: Sequence[ReferenceImage] = (),
+        mask: ReferenceImage | None = None,
+    ) -> GeneratedImage:
+        plan = plan_background(image, options, try_native=self._try_native)
+        if plan.native:
+            try:
+                return self._inner.generate(image, options, references, mask)
+            except ImageGenerationError as error:
+                if not is_transparency_refusal(error):
+                    raise
+            logger.warning(
+                "%s refused a transparent background; %s",
+                image_model_of(options),
+                "retrying opaque" if options.fallback_background else "cutting it out here",
+            )
+            plan = plan_background(image, options, try_native=False)
+        generated = self._inner.generate(image, plan.sent, references, mask)
+        if plan.key is None:
+            return replace(generated, background_fallback=True)
+        return cut_out_background(generated, plan.key, options.output_format)
+
+
+def cut_out_background(
+    generated: GeneratedImage, key: tuple[int, int, int], output_format: str
+) -> GeneratedImage:
+    """``generated`` with its ``key`` background made transparent, in ``output_format``."""
+    cut = cut_out(generated.png, key)
+    if not cut.background_found:
+        logger.warning(
+            "The model did not paint the %s background asked for: nothing was cut out",
+            key_colour_hex(key),
+        )
+    image = cut.png if output_format == "png" else _reencode(cut.png, output_format)
+    return replace(
+        generated,
+        png=image,
+        sha256=sha256_hex(image),
+        cut_out_key=key_colour_hex(key),
+        cut_out_share=round(cut.transparent_share, 4),
+    )
+
+
+def _reencode(png: bytes, output_format: str) -> bytes:
+    """The cut-out PNG as WebP (the only other format that keeps transparency)."""
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as image:
+        image.save(out, format=output_format.upper(), lossless=True)
+    return out.getvalue()
+
+
+def _image_bytes(image: EncodedImage) -> bytes:
+    return base64.b64decode(image.data_url.partition(",")[2])
