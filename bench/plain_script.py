@@ -41,7 +41,9 @@ def main(path: str) -> None:
                 ],
             }
         ],
-        tools=[{"type": "image_generation", "background": "transparent", "quality": "high"}],
+        # Opaque: today's default image model refuses "transparent" (docs/models.md), which
+        # the pipeline makes by cutting a key colour out; the script stops at the image.
+        tools=[{"type": "image_generation", "background": "opaque", "quality": "high"}],
     )
     result = next(item.result for item in response.output if item.type == "image_generation_call")
     generated = base64.b64decode(result or "")

@@ -16,6 +16,12 @@ pays for a generation (no cache hit flatters the pipeline). Three cases (issue 1
 The first-run cases turn the warm process off (IMAGE_PIPELINE_WARM=0): none exists at a
 first run, and one importing in the background would load the next sample's CPU.
 
+Every command runs in ``--from-dir``: this repository's root (the default), or a new folder
+with a ``flows/`` of its own, where the warm process once imported that folder's ``flows``
+instead of the installed one (issue 23): ``flows-project`` (a Prefect project's layout,
+unrelated code) or ``checkout-copy`` (a copy of this repository's packages, as a checkout
+beside an installed package). The warm log tells how many warm runs the warm process served.
+
 Prints a markdown table (medians, ratio) and writes every raw figure to ``--out``.
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,13 +45,14 @@ import boto3
 from bench.images import noise_png
 from bench.machine import describe
 from bench.services import FAKE_OPENAI_KEY, free_port, moto_server, openai_server
-from flows.warm.client import SOCKET_NAME
+from flows.warm.client import LOG_NAME, SOCKET_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLAIN_SCRIPT = PROJECT_ROOT / "bench" / "plain_script.py"
 _SCRUBBED_PREFIXES = ("OPENAI_", "AWS_", "ARTIFACTS_", "CLOUDFRONT_", "IMAGE_PIPELINE_", "PREFECT_")
 BUCKET = "bench-single"
 RUN_TIMEOUT_S = 300
+FROM_DIRS = ("project-root", "flows-project", "checkout-copy")
 
 
 def _cli() -> list[str]:
@@ -52,12 +60,28 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
+def working_dir(kind: str, work: Path) -> Path:
+    """Where every timed command runs (see FROM_DIRS and the module's docstring)."""
+    if kind == "project-root":
+        return PROJECT_ROOT
+    folder = work / kind
+    if kind == "flows-project":
+        (folder / "flows").mkdir(parents=True)
+        (folder / "flows" / "__init__.py").write_text('"""A Prefect project\'s own flows."""\n')
+        (folder / "flows" / "process_image.py").write_text("raise SystemExit('not ours')\n")
+    else:
+        skip = shutil.ignore_patterns("__pycache__")
+        for package in ("flows", "blocks"):
+            shutil.copytree(PROJECT_ROOT / package, folder / package, ignore=skip)
+    return folder
+
+
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
     done = subprocess.run(
         command,
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -117,31 +141,42 @@ def _wait_for_warm_process(home: Path, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def measure(repeats: int, work: Path, base: dict[str, str]) -> dict[str, list[float]]:
-    """Raw wall times in seconds, per case."""
+def _served(home: Path) -> int:
+    """Runs the warm process of ``home`` has taken (its log says so for each)."""
+    log = home / LOG_NAME
+    return log.read_text().count("run started in child") if log.exists() else 0
+
+
+def measure(
+    repeats: int, work: Path, base: dict[str, str], cwd: Path
+) -> tuple[dict[str, list[float]], int]:
+    """Raw wall times in seconds, per case; and how many warm runs the warm process took."""
     images = _images(work / "inputs")
     (work / "inputs").mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[float]] = {"plain": [], "warm": [], "first_db": [], "first_empty": []}
     env = _home_env(base, work / "home")
+    home = Path(env["PREFECT_HOME"])
     try:
-        _timed([*_cli(), "-i", next(images)], env)  # starts the server: not a warm sample
-        _wait_for_warm_process(Path(env["PREFECT_HOME"]))
+        _timed([*_cli(), "-i", next(images)], env, cwd)  # starts the server: not a warm sample
+        _wait_for_warm_process(home)
         for _ in range(repeats):
-            figures["plain"].append(_timed([sys.executable, str(PLAIN_SCRIPT), next(images)], env))
-            figures["warm"].append(_timed([*_cli(), "-i", next(images)], env))
+            plain = [sys.executable, str(PLAIN_SCRIPT), next(images)]
+            figures["plain"].append(_timed(plain, env, cwd))
+            figures["warm"].append(_timed([*_cli(), "-i", next(images)], env, cwd))
+        served = _served(home)
         cold = {**env, "IMAGE_PIPELINE_WARM": "0"}
         for _ in range(repeats):
             _stop(cold)
-            figures["first_db"].append(_timed([*_cli(), "-i", next(images)], cold))
+            figures["first_db"].append(_timed([*_cli(), "-i", next(images)], cold, cwd))
     finally:
         _stop(env)
     for index in range(repeats):
         fresh = {**_home_env(base, work / f"empty-home-{index}"), "IMAGE_PIPELINE_WARM": "0"}
         try:
-            figures["first_empty"].append(_timed([*_cli(), "-i", next(images)], fresh))
+            figures["first_empty"].append(_timed([*_cli(), "-i", next(images)], fresh, cwd))
         finally:
             _stop(fresh)
-    return figures
+    return figures, served
 
 
 def summarise(figures: dict[str, list[float]]) -> dict[str, float]:
@@ -155,6 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench/results/single.json")
+    parser.add_argument(
+        "--from-dir",
+        choices=FROM_DIRS,
+        default="project-root",
+        help="where the commands run: this repository's root, or a new folder with a flows/ "
+        "of its own (a Prefect project's, or a copy of ours) (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-single-")))
@@ -168,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
             aws_secret_access_key="bench",
         ).create_bucket(Bucket=BUCKET)
         machine = describe()
-        figures = measure(args.repeats, work, _base_env(moto, fake.base_url, work))
+        cwd = working_dir(args.from_dir, work)
+        base = _base_env(moto, fake.base_url, work)
+        figures, served = measure(args.repeats, work, base, cwd)
     medians = summarise(figures)
     print("| case | median wall (s) | runs |")
     print("|---|---|---|")
@@ -182,8 +226,15 @@ def main(argv: list[str] | None = None) -> None:
         runs = ", ".join(f"{value:.2f}" for value in figures[case])
         print(f"| {label} | {medians[case]:.2f} | {runs} |")
     print(f"\nwarm / plain = {medians['warm_over_plain']:.2f}x (target <= 2x)")
+    print(f"from {args.from_dir}: {served} of {args.repeats} warm runs served by the warm process")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": machine, "figures": figures, "medians": medians}
+    payload = {
+        "machine": machine,
+        "from_dir": args.from_dir,
+        "warm_runs_served": served,
+        "figures": figures,
+        "medians": medians,
+    }
     args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

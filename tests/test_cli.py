@@ -58,7 +58,7 @@ def test_online_run_prints_s3_and_public_urls(
     assert f"  Detected URL: {url}..." in done.stdout
     assert "  Model: gpt-5" in done.stdout and "  Prompt: Make it modern" in done.stdout
     request = openai_fake.responses_requests[0]
-    assert request.prompt == "Make it modern"
+    assert (request.prompt or "").startswith("Make it modern. ")  # then the key colour
     assert request.json["tools"][0]["quality"] == "medium"
 
     again = run_cli("-i", url, "-p", "Make it modern", "--quality", "medium", "--s3-prefix", "cli")

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from flows.steps.cutout import (
-    KEY_CANDIDATES,
-    choose_key_colour,
-    cut_out,
-    key_clearance,
-    key_colour_hex,
-)
+from flows.steps.cutout import cut_out
+from flows.steps.key_colour import KEY_CANDIDATES, choose_key_colour, key_clearance, key_colour_hex
 
 MAGENTA = (255, 0, 255)
 GREEN = (0, 255, 0)

@@ -40,7 +40,7 @@ def slow_fake() -> Iterator[FakeOpenAIServer]:
 def edit_line(custom_id: str, size: str = "64x48", **body: Any) -> dict[str, Any]:
     """One /v1/images/edits line, in the JSON form of the edit."""
     body = {
-        "model": "gpt-image-1",
+        "model": "gpt-image-2",  # any WIDTHxHEIGHT (gpt-image-1 is shut down)
         "prompt": f"Recreate image {custom_id}.",
         "images": [{"image_url": data_url(png_bytes())}],
         "size": size,
@@ -334,6 +334,21 @@ def test_lines_a_test_fails_go_to_the_error_file(fake: FakeOpenAIServer) -> None
     assert "file-missing" in unknown["body"]["error"]["message"]
     assert sorted(r["custom_id"] for r in results(client, done.output_file_id)) == ["a", "c"]
     assert fake.batch_lines_answered == 2
+
+
+def test_a_line_the_image_model_refuses_goes_to_the_error_file(fake: FakeOpenAIServer) -> None:
+    client = make_client(fake)
+    default_model = edit_line("t", background="transparent")
+    default_model.get("body", {}).pop("model")
+    batch = start(client, [default_model, edit_line("ok")])
+    assert poll(client, batch.id)[-1] == "completed"
+    done = client.batches.retrieve(batch.id)
+    (refused,) = results(client, done.error_file_id)
+    assert refused["custom_id"] == "t"
+    error = refused["response"]["body"]["error"]
+    assert (error["code"], error["param"]) == ("invalid_value", "background")
+    assert error["message"] == "Transparent background is not supported for this model."
+    assert [r["custom_id"] for r in results(client, done.output_file_id)] == ["ok"]
 
 
 def test_bad_lines_fail_the_batch_with_every_problem(fake: FakeOpenAIServer) -> None:

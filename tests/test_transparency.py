@@ -29,7 +29,10 @@ def _alpha(image: Image.Image, x: int, y: int) -> int:
 def _is_cut_out(data: bytes) -> None:
     """A PNG whose border is clear and whose middle (the logo) is kept."""
     assert data.startswith(b"\x89PNG")
-    image = open_image(data).convert("RGBA")
+    _is_cut_out_image(open_image(data).convert("RGBA"))
+
+
+def _is_cut_out_image(image: Image.Image) -> None:
     width, height = image.size
     assert _alpha(image, 0, 0) == 0 and _alpha(image, width - 1, height - 1) == 0
     assert _alpha(image, width // 2, height // 2) == 255
@@ -142,3 +145,16 @@ def test_input_fidelity_never_reaches_a_model_that_must_omit_it(
     with pytest.raises(InvalidOptionsError, match="gpt-image-2 takes no input_fidelity"):
         process_image(image=_logo_file(tmp_path), image_model="gpt-image-2", input_fidelity="high")
     assert openai_fake.responses_requests == []
+
+
+def test_a_webp_cut_out_is_asked_for_as_png_and_published_as_webp(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    result = process_image(image=_logo_file(tmp_path), output_format="webp", output_compression=80)
+    tool = openai_fake.responses_requests[0].json["tools"][0]
+    # Lossless for the cut: compression would smear the key into the subject's edges.
+    assert tool["output_format"] == "png" and "output_compression" not in tool
+    assert result.key.endswith(".webp")
+    published = open_image(s3.read(result.key))
+    assert published.format == "WEBP"
+    _is_cut_out_image(published.convert("RGBA"))

@@ -8,9 +8,11 @@ to leave with its server.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from flows.warm.client import LOG_NAME, SOCKET_NAME
+from flows.warm.spawn import server_command
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -53,6 +56,27 @@ def _warm_up(home: LocalHome) -> subprocess.CompletedProcess[str]:
     return first
 
 
+def _process_image() -> list[str]:
+    """The installed console script, as a user types it: unlike LocalHome.command's
+    ``python -c``, it puts no working directory on sys.path (a folder's own ``flows/``
+    would be imported instead of ours, by the CLI itself, not only by the warm process)."""
+    script = Path(sys.executable).with_name("process-image")
+    assert script.exists(), f"{script} missing: `uv sync` installs it"
+    return [str(script)]
+
+
+def _flows_project(root: Path) -> Path:
+    """A Prefect project's layout: a ``flows/`` package of its own, an image beside it."""
+    project = root / "project"
+    (project / "flows").mkdir(parents=True)
+    (project / "flows" / "__init__.py").write_text('"""The project\'s own flows."""\n')
+    (project / "flows" / "process_image.py").write_text(
+        "raise SystemExit('the project's own flows/ was imported')\n"
+    )
+    shutil.copy(SAMPLE, project / "logo.png")
+    return project
+
+
 def _body(output: str) -> list[str]:
     """What a run prints, minus what differs between any two runs (times, ids, the
     first run's server line)."""
@@ -80,7 +104,7 @@ def test_the_next_run_goes_through_the_warm_process_and_prints_the_same(
     assert "Image file not found" in failed.stderr
 
 
-def test_a_probe_or_a_garbled_request_leaves_the_warm_process_serving(
+def test_a_probe_a_garbled_request_or_a_second_warm_process_leaves_the_first_serving(
     homes: Callable[[str], LocalHome],
 ) -> None:
     # A run that finishes while the warm process is still starting probes it (connect,
@@ -91,10 +115,16 @@ def test_a_probe_or_a_garbled_request_leaves_the_warm_process_serving(
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.connect(str(home.home / SOCKET_NAME))
             probe.sendall(payload)
+    # Nor does a second one started meanwhile: it leaves before importing anything, and
+    # does not take the socket over (the first would be left serving nobody until its
+    # server stops).
+    second = subprocess.run(server_command(), env=home.env(**WARM), timeout=60, check=False)
+    assert second.returncode == 0
     again = home.run("--offline", "-i", str(SAMPLE), **WARM)
     assert again.returncode == 0, again.stderr
     assert _served(home) == 1
-    assert "Traceback" not in (home.home / LOG_NAME).read_text()
+    log = (home.home / LOG_NAME).read_text()
+    assert "another warm process is up: leaving" in log and "Traceback" not in log
 
 
 def test_changed_sources_send_the_run_the_normal_way_and_renew_the_warm_process(
@@ -140,3 +170,76 @@ def test_ctrl_c_reaches_the_run_and_stop_server_stops_the_warm_process(
     stopped = home.run("--stop-server", **WARM)
     assert stopped.returncode == 0, stopped.stderr
     assert not (home.home / SOCKET_NAME).exists()  # gone before --stop-server returned
+
+
+def test_runs_from_a_folder_with_a_flows_package_of_its_own_are_served_warm(
+    homes: Callable[[str], LocalHome],
+) -> None:
+    # `python -m flows.warm.server` imported the folder's flows/: it died at once (this
+    # layout) or, for a checkout of ours, declined every run as built from other sources.
+    home = homes("home")
+    project = _flows_project(home.home.parent)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_process_image(), "--offline", *args],
+            cwd=project,
+            env=home.env(**WARM),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+
+    first = run("-i", "logo.png")  # relative: the user's working directory
+    assert first.returncode == 0, first.stderr
+    assert _until((home.home / SOCKET_NAME).exists), "no warm process started"
+    second = run("-i", "logo.png")
+    assert second.returncode == 0, second.stderr
+    assert _served(home) == 1
+    assert _body(second.stdout) == _body(first.stdout)
+    third = run("-i", "logo.png", "--output-dir", "kept", "--keep-temp")
+    assert third.returncode == 0, third.stderr
+    assert _served(home) == 2
+    assert any((project / "kept").iterdir())  # the child wrote where the user stands
+    log = (home.home / LOG_NAME).read_text()
+    assert "sources changed" not in log and "imported flows from" not in log, log
+
+
+# Three runs one after the other, as a script writes them: output captured by `$(...)` and
+# files, nothing on a terminal, no pause for the warm process the first run starts.
+_BACK_TO_BACK = """
+for n in 1 2; do
+  out=$("$@" -i "$IMAGE" 2>err$n); echo $? >code$n; printf '%s\\n' "$out" >out$n
+done
+"$@" -i missing.png >out3 2>err3; echo $? >code3
+"""
+
+
+def test_back_to_back_runs_with_captured_output_are_served(
+    homes: Callable[[str], LocalHome], tmp_path: Path
+) -> None:
+    home = homes("home")
+    script = subprocess.Popen(
+        ["sh", "-c", _BACK_TO_BACK, "script", *home.command("--offline")],
+        cwd=tmp_path,
+        env=home.env(IMAGE=str(SAMPLE), **WARM),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # so that a failure can stop the runs it started too
+    )
+    try:
+        assert script.wait(timeout=600) == 0
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait()
+    out = {n: (tmp_path / f"out{n}").read_text() for n in (1, 2, 3)}
+    err = {n: (tmp_path / f"err{n}").read_text() for n in (1, 2, 3)}
+    codes = [int((tmp_path / f"code{n}").read_text()) for n in (1, 2, 3)]
+    assert codes == [0, 0, 1], err
+    # The second run came right after the first: it waited for the warm process that one
+    # started (still importing, or already up) instead of importing everything itself.
+    assert _served(home) == 2
+    assert _body(out[2]) == _body(out[1]) and err[2] == ""
+    assert "Prefect UI for this run: http://127.0.0.1:" in out[2]
+    assert "Image file not found" in err[3] and "Image file not found" not in out[3]

@@ -1,38 +1,26 @@
 """Cut a flat key-coloured background out of a generated image (chroma keying), locally.
 
 The image models refuse ``background: transparent``, so the model is asked for the subject
-on a flat KEY colour that :func:`choose_key_colour` picked far from every colour of the
-input, and :func:`cut_out` turns that background transparent. See docs/cutout.md.
+on a flat key colour picked far from every colour of the input (flows.steps.key_colour),
+and :func:`cut_out` turns that background transparent. See docs/cutout.md.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-RGB = tuple[int, int, int]
+from flows.steps.key_colour import RGB, decode_rgba
+
 Floats = NDArray[np.float32]
 Mask = NDArray[np.bool_]
 Index = NDArray[np.intp]
-
-# Saturated colours a model paints readily and logos seldom use; earlier ones win near-ties
-# (magenta first: rare in logos, far from skin tones, greens and sky blues).
-KEY_CANDIDATES: tuple[RGB, ...] = (
-    (255, 0, 255),
-    (0, 255, 0),
-    (0, 0, 255),
-    (0, 255, 255),
-    (255, 255, 0),
-    (255, 128, 0),
-)
-_TIE_SHARE = 0.9  # a candidate scoring within 10% of the best counts as a tie
-# The key must clear all but this share of the subject's pixels (stray pixels, blends).
-_NEAREST_QUANTILE = 0.002
-_CHOOSE_SIDE = 256
+Grid = TypeVar("Grid", NDArray[np.float32], NDArray[np.bool_])
 
 # All distances are Euclidean RGB (0-441), which, unlike Lab, is linear in the blend an
 # anti-aliased edge makes: observed = a * subject + (1 - a) * background.
@@ -72,57 +60,6 @@ class CutOut:
     soft_share: float  # share of pixels left semi-transparent (edges)
 
 
-def key_colour_hex(rgb: RGB) -> str:
-    """``(255, 0, 255)`` -> ``"#FF00FF"``."""
-    return "#{:02X}{:02X}{:02X}".format(*rgb)
-
-
-def _decode(image_bytes: bytes) -> NDArray[np.uint8]:
-    """Any Pillow-readable image as an RGBA array."""
-    with Image.open(io.BytesIO(image_bytes)) as image:
-        return np.asarray(image.convert("RGBA"))
-
-
-def _lab(rgb: Floats) -> Floats:
-    """CIE Lab (D65) of sRGB values 0-255, shape (..., 3)."""
-    c = rgb / np.float32(255.0)
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    to_xyz = np.array(
-        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
-    )
-    xyz = linear @ to_xyz.T / np.array([0.9505, 1.0, 1.089])
-    f = np.where(xyz > 0.008856, np.cbrt(xyz), (903.3 * xyz + 16.0) / 116.0)
-    lightness = 116.0 * f[..., 1] - 16.0
-    a, b = 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])
-    return np.stack([lightness, a, b], axis=-1).astype(np.float32)
-
-
-def _clearances(image_bytes: bytes, candidates: tuple[RGB, ...]) -> list[float]:
-    """CIE Lab distance from each candidate to the nearest colours of the image."""
-    image = Image.fromarray(_decode(image_bytes), "RGBA")
-    # NEAREST keeps real colours; averaging would blend a thin magenta line into grey.
-    image.thumbnail((_CHOOSE_SIDE, _CHOOSE_SIDE), Image.Resampling.NEAREST)
-    pixels = np.asarray(image, dtype=np.float32).reshape(-1, 4)
-    colours = pixels[pixels[:, 3] > 0, :3]  # fully transparent pixels show nothing
-    if colours.size == 0:
-        return [float("inf")] * len(candidates)
-    keys = _lab(np.array(candidates, dtype=np.float32))
-    distances = np.linalg.norm(_lab(colours)[:, None, :] - keys[None], axis=-1)
-    return [float(d) for d in np.quantile(distances, _NEAREST_QUANTILE, axis=0)]
-
-
-def choose_key_colour(image_bytes: bytes) -> RGB:
-    """The candidate key colour farthest (CIE Lab) from the colours of the image."""
-    scores = _clearances(image_bytes, KEY_CANDIDATES)
-    best = max(scores)
-    return next(c for c, s in zip(KEY_CANDIDATES, scores, strict=True) if s >= best * _TIE_SHARE)
-
-
-def key_clearance(image_bytes: bytes, key: RGB) -> float:
-    """How far (CIE Lab Delta E) ``key`` stays from the image's colours; small means risky."""
-    return _clearances(image_bytes, (key,))[0]
-
-
 def _distance(rgb: NDArray[np.uint8] | Floats, colour: Floats) -> Floats:
     """Euclidean RGB distance of each pixel (last axis) to ``colour`` (broadcast)."""
     diff = rgb.astype(np.float32) - colour
@@ -144,19 +81,8 @@ def estimate_background(rgba: NDArray[np.uint8], key: RGB) -> Floats | None:
     return np.median(close if close.size else near, axis=0).astype(np.float32)
 
 
-def _dilate(mask: Mask) -> Mask:
-    """3x3 binary dilation (separable)."""
-    rows = mask.copy()
-    rows[1:] |= mask[:-1]
-    rows[:-1] |= mask[1:]
-    out = rows.copy()
-    out[:, 1:] |= rows[:, :-1]
-    out[:, :-1] |= rows[:, 1:]
-    return out
-
-
-def _max3(values: Floats) -> Floats:
-    """3x3 maximum filter (separable)."""
+def _max3(values: Grid) -> Grid:
+    """3x3 maximum filter, separable; on a mask, a 3x3 dilation."""
     rows = values.copy()
     np.maximum(rows[1:], values[:-1], out=rows[1:])
     np.maximum(rows[:-1], values[1:], out=rows[:-1])
@@ -170,7 +96,7 @@ def _grow(seeds: Mask, allowed: Mask, steps: int) -> Mask:
     """``seeds`` grown through ``allowed`` pixels (8-connected), at most ``steps`` times."""
     reached = seeds & allowed
     for _ in range(steps):
-        grown = _dilate(reached) & allowed
+        grown = _max3(reached) & allowed
         if np.array_equal(grown, reached):
             break
         reached = grown
@@ -292,7 +218,7 @@ def _key_alpha(
     alpha[sy, sx] = _least_alpha(rgba[sy, sx, :3], background)
     near = clear
     for _ in range(_EDGE_PX):
-        near = _dilate(near)
+        near = _max3(near)
     ys, xs = np.nonzero(near & ~clear & ~protected)
     edge_alpha, local = _edge_alpha(rgba, distance, clear, ys, xs)
     alpha[ys, xs] = edge_alpha
@@ -320,7 +246,7 @@ def _unspill(observed: NDArray[np.uint8], alpha: Floats, background: Floats) -> 
 
 def cut_out(image_bytes: bytes, key: RGB) -> CutOut:
     """Make the key-coloured background of ``image_bytes`` transparent, as an RGBA PNG."""
-    rgba = _decode(image_bytes)
+    rgba = decode_rgba(image_bytes)
     background = estimate_background(rgba, key)
     if background is None:
         return CutOut(_png(rgba), False, None, 0.0, 0.0)

@@ -22,13 +22,17 @@ from flows.clients.openai_errors import is_transparency_refusal
 from flows.config import DEFAULT_PROMPT
 from flows.errors import ImageGenerationError
 from flows.steps.capabilities import capabilities_of, image_model_of
-from flows.steps.cutout import choose_key_colour, cut_out, key_colour_hex
+from flows.steps.cutout import cut_out
 from flows.steps.encode import EncodedImage, sha256_hex
 from flows.steps.generate import GeneratedImage, ImageGenerator
 from flows.steps.generation_options import GenerationOptions
+from flows.steps.key_colour import choose_key_colour, key_clearance, key_colour_hex
 from flows.steps.references import ReferenceImage
 
 logger = logging.getLogger(__name__)
+# Below this CIE Lab distance between the key and the input's colours, keying may take
+# parts of the subject (docs/cutout.md: a rainbow logo at 21 lost a stripe).
+_RISKY_CLEARANCE = 40.0
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,24 @@ def plan_background(
     if options.fallback_background:
         opaque = replace(options, background="opaque", fallback_background=False)
         return BackgroundPlan(opaque, native=False)
-    key = choose_key_colour(_image_bytes(image))
+    source = _image_bytes(image)
+    key = choose_key_colour(source)
+    if key_clearance(source, key) < _RISKY_CLEARANCE:
+        logger.warning(
+            "The input uses colours close to every key colour (%s is nearest to free): the "
+            "cut-out may take parts of the subject; an image model that makes transparency "
+            "itself (--image-model gpt-image-1.5) avoids it",
+            key_colour_hex(key),
+        )
     keyed = replace(
         options,
         background="opaque",
         fallback_background=False,
         prompt=keyed_prompt(options.effective_prompt, key_colour_hex(key)),
+        # Lossless: compression artefacts smear the key into the subject's edges
+        # (docs/cutout.md); the cut-out is converted to the format asked for afterwards.
+        output_format="png",
+        output_compression=None,
     )
     return BackgroundPlan(keyed, native=False, key=key)
 
@@ -119,20 +135,20 @@ class TransparentOutput:
         generated = self._inner.generate(image, plan.sent, references, mask)
         if plan.key is None:
             return replace(generated, background_fallback=True)
-        return cut_out_background(generated, plan.key, options.output_format)
+        return cut_out_background(generated, plan.key, options)
 
 
 def cut_out_background(
-    generated: GeneratedImage, key: tuple[int, int, int], output_format: str
+    generated: GeneratedImage, key: tuple[int, int, int], options: GenerationOptions
 ) -> GeneratedImage:
-    """``generated`` with its ``key`` background made transparent, in ``output_format``."""
+    """``generated`` with its ``key`` background made transparent, in the format asked."""
     cut = cut_out(generated.png, key)
     if not cut.background_found:
         logger.warning(
             "The model did not paint the %s background asked for: nothing was cut out",
             key_colour_hex(key),
         )
-    image = cut.png if output_format == "png" else _reencode(cut.png, output_format)
+    image = cut.png if options.output_format == "png" else _as_webp(cut.png, options)
     return replace(
         generated,
         png=image,
@@ -142,11 +158,16 @@ def cut_out_background(
     )
 
 
-def _reencode(png: bytes, output_format: str) -> bytes:
-    """The cut-out PNG as WebP (the only other format that keeps transparency)."""
+def _as_webp(png: bytes, options: GenerationOptions) -> bytes:
+    """The cut-out PNG as WebP (the only other format that keeps transparency), lossless
+    unless a compression was asked for, as OpenAI's own WebP default (100) is."""
     out = io.BytesIO()
+    quality = options.output_compression
     with Image.open(io.BytesIO(png)) as image:
-        image.save(out, format=output_format.upper(), lossless=True)
+        if quality is None or quality == 100:
+            image.save(out, format="WEBP", lossless=True)
+        else:
+            image.save(out, format="WEBP", quality=quality)
     return out.getvalue()
 
 

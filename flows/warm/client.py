@@ -11,24 +11,37 @@ Used only when it cannot change the outcome: a plain run against the background 
 (no ``--debug``, no Prefect logging settings of the run's own, IMAGE_PIPELINE_WARM not
 ``0``), and only if the warm process was built from these very source files (a
 fingerprint of their paths, sizes and modification times, and the interpreter); otherwise
-``run_warm`` returns None and the run goes the normal way.
+``run_warm`` returns None and the run goes the normal way. A run that finds the warm process
+still importing (started by the run just before it, as back-to-back runs from a script do)
+waits for it rather than doing the same imports itself on the same cores.
+
+The fingerprint is of the package this very module was imported from (package_root): the
+warm process imports from that folder too (flows.warm.spawn), never from a ``flows/`` that
+the working directory happens to hold.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 SOCKET_NAME = "image-pipeline-warm.sock"
 LOG_NAME = "image-pipeline-warm.log"
+# Held by the warm process for its whole life, with what it was built from; see alive().
+LOCK_NAME = "image-pipeline-warm.lock"
+# How long after its start a warm process may still be importing: a run waits for it no
+# longer (its imports take ~2.5 s on an idle machine; a run doing them itself, as long).
+START_SECONDS = 30.0
 # Flags whose runs the warm process must not take: they change logging or need no run.
 _COLD_FLAGS = {"--debug", "-h", "--help", "--server-status", "--stop-server", "--ephemeral-server"}
 _PACKAGES = ("flows", "blocks")
@@ -58,10 +71,34 @@ def eligible(argv: Sequence[str], environ: dict[str, str]) -> bool:
     return environ.get("IMAGE_PIPELINE_EPHEMERAL_SERVER", "0") in ("", "0", "false")
 
 
+def package_root() -> Path:
+    """The folder this process imported ``flows`` from (site-packages, or a checkout)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def alive(prefect_home: Path) -> dict[str, Any] | None:
+    """What the warm process of ``prefect_home`` recorded at its start (pid, started,
+    fingerprint; {} while it is writing them) if one is up or starting, else None."""
+    try:
+        with open(prefect_home / LOCK_NAME, "rb") as lock:
+            try:
+                # Shared and for an instant: the warm process retries its exclusive lock.
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    found = json.loads(lock.read())
+                except ValueError:
+                    return {}
+                return found if isinstance(found, dict) else {}
+            return None  # closing the file releases the lock
+    except OSError:
+        return None
+
+
 def fingerprint() -> str:
     """What the warm process must have been built from: these sources and this Python."""
     digest = hashlib.sha256(sys.executable.encode())
-    root = Path(__file__).resolve().parents[2]
+    root = package_root()
     for package in _PACKAGES:
         for directory, subdirectories, files in os.walk(root / package):
             subdirectories[:] = sorted(d for d in subdirectories if d != "__pycache__")
@@ -76,15 +113,18 @@ def fingerprint() -> str:
 def run_warm(argv: Sequence[str]) -> int | None:
     """Run ``argv`` in a child of the warm process: its exit code, or None if it cannot."""
     environ = dict(os.environ)
-    path = socket_path(home())
-    if not eligible(argv, environ) or len(str(path)) > _UNIX_PATH_MAX or not path.exists():
+    prefect_home = home()
+    path = socket_path(prefect_home)
+    if not eligible(argv, environ) or len(str(path)) > _UNIX_PATH_MAX:
         return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = _connect(path, prefect_home)
+    if conn is None:
+        return None
     try:
-        conn.connect(str(path))
         request = {
             "argv": list(argv),
             "env": environ,
+            # The child chdirs here: relative paths (-i logo.png) mean what they mean here.
             "cwd": os.getcwd(),
             "fingerprint": fingerprint(),
         }
@@ -108,6 +148,32 @@ def run_warm(argv: Sequence[str]) -> int | None:
         return int(last[1])
     print("✗ The warm process ended this run unexpectedly; run again", file=sys.stderr)
     return 1
+
+
+def _connect(path: Path, prefect_home: Path) -> socket.socket | None:
+    """A connection to the warm process; None if there is none that could take this run.
+
+    One still importing, from these sources, is waited for: those imports are what this run
+    would otherwise do itself, competing with it for the same cores.
+    """
+    deadline: float | None = None
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(path))
+            return conn
+        except OSError:
+            conn.close()
+        starting = alive(prefect_home)
+        if starting is None:
+            return None
+        if deadline is None:  # the first look: is it worth waiting for?
+            if starting.get("fingerprint") != fingerprint():
+                return None  # built from other sources: it would decline this run
+            deadline = float(starting.get("started", 0)) + START_SECONDS
+        if time.time() > deadline:
+            return None  # stuck, or serving with its socket gone: not worth waiting for
+        time.sleep(0.02)
 
 
 def _forward_signals(child: int) -> dict[signal.Signals, Any]:

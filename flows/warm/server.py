@@ -1,8 +1,8 @@
 """The warm process: Prefect, openai, boto3 and the pipeline imported once, a fork per run.
 
-``python -m flows.warm.server`` (started in the background by process-image after a run
-against the background Prefect server, flows.warm.spawn) imports everything a run needs,
-freezes those objects for the garbage collector, then listens on
+Started in the background by process-image after a run against the background Prefect
+server (flows.warm.spawn), it imports everything a run needs, freezes those objects for
+the garbage collector, then listens on
 ``$PREFECT_HOME/image-pipeline-warm.sock``. For each client (flows.warm.client) it checks
 the client was built from the same sources, forks, and the child takes the client's
 terminal, arguments, environment and working directory and runs process-image's main.
@@ -10,21 +10,37 @@ Nothing of one run reaches another: each child starts from the same untouched im
 
 It lives as long as the background server it was started beside: when that server is
 stopped (``process-image --stop-server``) or replaced, it exits within CHECK_SECONDS.
+One per PREFECT_HOME: it holds ``image-pipeline-warm.lock`` from before its imports to its
+end, and a second one started meanwhile leaves at once.
+
+flows.warm.spawn starts it with ``python -P`` and the folder process-image imported
+``flows`` from: a ``flows/`` in the working directory (a Prefect project's, or a checkout
+of this repository while the package is installed elsewhere) is never imported instead.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
+import io
 import json
 import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from flows.warm.client import LOG_NAME, fingerprint, home, socket_path
+from flows.warm.client import (
+    LOCK_NAME,
+    LOG_NAME,
+    fingerprint,
+    home,
+    package_root,
+    socket_path,
+)
 
 CHECK_SECONDS = 5.0
 _MAX_FDS = 3
@@ -56,7 +72,26 @@ def _import_everything() -> None:
     build_parser()  # imports the flags' modules too
 
 
-def serve(prefect_home: Path) -> None:
+def _hold_lock(prefect_home: Path, built_from: str) -> IO[str] | None:
+    """The lock no other warm process of ``prefect_home`` holds, with what this one is built
+    from written in it (flows.warm.client.alive); None if another one has it."""
+    lock = (prefect_home / LOCK_NAME).open("a+")  # not truncated before it is ours
+    for _ in range(25):
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            time.sleep(0.02)  # a run's look at it (alive) lasts an instant; another one's, not
+    else:
+        lock.close()
+        return None
+    lock.truncate(0)
+    lock.write(json.dumps({"pid": os.getpid(), "started": time.time(), "fingerprint": built_from}))
+    lock.flush()
+    return lock
+
+
+def serve(prefect_home: Path, built_from: str, lock: IO[str]) -> None:
     """Accept runs until the background server of ``prefect_home`` is gone."""
     from flows.local_server.manager import is_serving
     from flows.local_server.state import read_state
@@ -64,12 +99,12 @@ def serve(prefect_home: Path) -> None:
     state = read_state(prefect_home)
     if state is None:
         return
-    built_from = fingerprint()
     path = socket_path(prefect_home)
-    path.unlink(missing_ok=True)
+    path.unlink(missing_ok=True)  # a dead one's: a live one would hold the lock
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     os.chmod(path, 0o600)  # the runs carry the user's environment and keys
+    bound = path.stat().st_ino
     listener.listen(16)
     listener.settimeout(CHECK_SECONDS)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
@@ -82,16 +117,31 @@ def serve(prefect_home: Path) -> None:
                 current = read_state(prefect_home)
                 if current != state or not is_serving(state, prefect_home):
                     return
+                if not _is_ours(path, bound):
+                    return  # its socket file was removed: no run could reach it
                 continue
-            if not _take(conn, built_from, listener):
+            if not _take(conn, built_from, (listener, lock)):
                 return  # asked to stop, or built from other sources: a fresh one will start
     finally:
         listener.close()
         path.unlink(missing_ok=True)
+        lock.close()  # now, not after the interpreter's teardown: a fresh one may start
 
 
-def _take(conn: socket.socket, built_from: str, listener: socket.socket) -> bool:
-    """Start a child for ``conn``'s run; False when the client's sources differ."""
+def _is_ours(path: Path, inode: int) -> bool:
+    """Whether the socket file at ``path`` is still the one this process bound."""
+    try:
+        return path.stat().st_ino == inode
+    except OSError:
+        return False
+
+
+def _take(conn: socket.socket, built_from: str, own: tuple[socket.socket, IO[str]]) -> bool:
+    """Start a child for ``conn``'s run; False when the client's sources differ.
+
+    ``own`` (the listener and the lock) is closed in the child: a run outliving this
+    process must not keep runs coming to it, nor a fresh warm process from starting.
+    """
     message, fds, _, _ = socket.recv_fds(conn, 1 << 20, _MAX_FDS)
     buffer = message
     while not buffer.endswith(b"\n"):
@@ -122,7 +172,8 @@ def _take(conn: socket.socket, built_from: str, listener: socket.socket) -> bool
         return False
     child = os.fork()
     if child == 0:  # the child: never returns
-        listener.close()
+        for owned in own:
+            owned.close()
         _run_child(conn, fds, request)
     print(f"run started in child {child}", file=sys.stderr, flush=True)
     conn.close()
@@ -140,6 +191,11 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            # Buffered as a fresh interpreter would (this one started on /dev/null): line by
+            # line on a terminal or with PYTHONUNBUFFERED, else in blocks (stderr: by line).
+            unbuffered = bool(request["env"].get("PYTHONUNBUFFERED"))
+            sys.stdout.reconfigure(line_buffering=unbuffered or os.isatty(1))
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -167,15 +223,27 @@ def _run_child(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> 
             os._exit(code)
 
 
-def main() -> None:
-    """``python -m flows.warm.server``: import, then serve this PREFECT_HOME's runs."""
+def main(expected_root: str | None = None) -> None:
+    """Import, then serve this PREFECT_HOME's runs; leave at once if another warm process
+    is up, or if ``flows`` did not come from ``expected_root`` (where process-image's did)."""
     prefect_home = home()
     log = (prefect_home / LOG_NAME).open("a", buffering=1)
     os.dup2(log.fileno(), 2)
+    if expected_root is not None and Path(expected_root).resolve() != package_root():
+        # Its runs would all be declined (another fingerprint): no use importing.
+        print(
+            f"imported flows from {package_root()}, not {expected_root}: leaving", file=sys.stderr
+        )
+        return
+    built_from = fingerprint()  # before the imports: a file changed during them counts
+    lock = _hold_lock(prefect_home, built_from)
+    if lock is None:
+        print("another warm process is up: leaving", file=sys.stderr)
+        return
     _prepare_like_the_cli()
     _import_everything()
-    serve(prefect_home)
+    serve(prefect_home, built_from, lock)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -11,9 +11,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from flows.warm.client import eligible, home, socket_path
+from flows.warm.client import alive, eligible, home, package_root, socket_path
 
 _STOP_SECONDS = 5.0  # it leaves at once; the socket file goes as it does
+# -P: no working directory on sys.path (its own ``flows/`` would be imported instead); the
+# folder this process imported ``flows`` from goes first unless the interpreter finds it
+# anyway (site-packages, an editable install), so both run the same code.
+_BOOT = (
+    "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+    "from flows.warm.server import main; main(root)"
+)
 
 
 def is_listening() -> bool:
@@ -44,9 +51,14 @@ def stop_warm_process(prefect_home: Path) -> bool:
     finally:
         conn.close()
     deadline = time.monotonic() + _STOP_SECONDS
-    while path.exists() and time.monotonic() < deadline:
+    while (path.exists() or alive(prefect_home) is not None) and time.monotonic() < deadline:
         time.sleep(0.02)
     return answered
+
+
+def server_command() -> list[str]:
+    """How the warm process is started: this Python, importing what this process imports."""
+    return [sys.executable, "-P", "-c", _BOOT, str(package_root())]
 
 
 def start_warm_process(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
@@ -54,10 +66,12 @@ def start_warm_process(argv: Sequence[str], environ: Mapping[str, str]) -> bool:
     could have used it and none is up: True if started. Needs the background server."""
     from flows.local_server.state import read_state
 
-    if not eligible(argv, dict(environ)) or read_state(home()) is None or is_listening():
+    if not eligible(argv, dict(environ)) or read_state(home()) is None:
+        return False
+    if alive(home()) is not None or is_listening():  # up or starting (or of an older release)
         return False
     subprocess.Popen(
-        [sys.executable, "-m", "flows.warm.server"],
+        server_command(),
         env=dict(environ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

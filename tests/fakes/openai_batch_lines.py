@@ -37,7 +37,8 @@ from typing_extensions import TypedDict
 from .openai_bodies import _hex_id, _success
 from .openai_files import FileStore
 from .openai_images_api import IMAGES_EDITS_PATH, _TextFields, edit_answer
-from .openai_requests import RESPONSES_PATH
+from .openai_models import model_refusal
+from .openai_requests import RESPONSES_PATH, _image_tool
 from .openai_spec import SpecError, check_request
 
 __all__ = [
@@ -255,7 +256,14 @@ def _result_line(line: Mapping[str, Any], status: int, body: dict[str, Any]) -> 
 
 def _answer(line: Mapping[str, Any], store: FileStore) -> dict[str, Any]:
     body = line["body"]
-    if line["url"] == RESPONSES_PATH:
+    on_responses = line["url"] == RESPONSES_PATH
+    tool = (_image_tool(body) or {}) if on_responses else body
+    refusal = model_refusal(tool, "tools[0]." if on_responses else "")
+    if refusal is not None:  # what the image model refuses, as the interactive API does
+        raise _LineRefusedError(
+            LineFailure(400, refusal["code"], refusal["message"], refusal["param"])
+        )
+    if on_responses:
         if not body.get("model"):
             message = "Missing required parameter: 'model'."
             raise _LineRefusedError(
