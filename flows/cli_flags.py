@@ -64,5 +64,6 @@ def add_tool_flags(parser: argparse.ArgumentParser) -> None:
     tool.add_argument(
         "--fallback-background",
         action="store_true",
-        help="If the model refuses a transparent background, retry once with an opaque one",
+        help="If the image model cannot make transparency, make the image opaque instead of "
+        "cutting the background out locally",
     )

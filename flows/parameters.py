@@ -167,7 +167,10 @@ DESCRIPTIONS: dict[str, str] = {
         "Inpainting mask: a PNG whose transparent areas are repainted (path, URL, s3:// or "
         "file-… id)."
     ),
-    "fallback_background": "If the model refuses transparency, retry once with an opaque one.",
+    "fallback_background": (
+        "If the image model cannot make transparency, make the image opaque instead of "
+        "cutting the background out locally."
+    ),
     "s3_prefix": "S3 key prefix for the uploads.",
     "keep_temp": "Keep downloaded inputs and generated PNGs on disk.",
     "output_dir": "Directory for temporary files (default: a temp dir).",

@@ -21,7 +21,7 @@ from flows.pricing import KINDS, load_price_table
 from flows.steps.capabilities import (
     CAPABILITIES,
     DEFAULT_IMAGE_MODEL,
-    check_for_model,
+    ModelCapabilities,
 )
 from flows.steps.generation_options import GenerationOptions
 from flows.tool_options import (
@@ -128,13 +128,25 @@ def test_what_the_model_takes_passes() -> None:
     GenerationOptions(image_model="gpt-image-2.5-sunburst", quality="max", size="1536x864").check()
     GenerationOptions(image_model="gpt-image-1.5", input_fidelity="high").check()
     GenerationOptions(image_model="gpt-image-1-mini", input_fidelity="low").check()
-    assert check_for_model(GenerationOptions(complexity="low").check()) == []
+    assert GenerationOptions(complexity="low").check().model_notes() == []
+
+
+def test_input_fidelity_where_openai_says_nothing_is_sent_with_a_note() -> None:
+    (note,) = GenerationOptions(input_fidelity="high").check().model_notes()
+    assert "sent to gpt-image-2.6-sunburst as asked" in note
 
 
 def test_an_unknown_model_passes_with_a_note() -> None:
     options = GenerationOptions(image_model="gpt-image-9", quality="max").check()
-    (note,) = check_for_model(options)
+    (note,) = options.model_notes()
     assert "'gpt-image-9' is not in our capability table" in note
+
+
+def _fidelity(row: ModelCapabilities) -> str:
+    if not row.input_fidelity:
+        return "omit"
+    listed = ", ".join(row.input_fidelity)
+    return listed if row.fidelity_documented else f"{listed} (undocumented: sent, with a note)"
 
 
 def test_the_models_page_shows_every_row_as_the_tables_say() -> None:
@@ -146,7 +158,7 @@ def test_the_models_page_shows_every_row_as_the_tables_say() -> None:
         )
         expected = (
             f"| `{model}` | {row.transparency} | "
-            f"{', '.join(row.input_fidelity) if row.input_fidelity else 'omit'} | "
+            f"{_fidelity(row)} | "
             f"{', '.join(row.qualities)} | "
             f"{'any WIDTHxHEIGHT' if row.custom_sizes else 'standard + auto'} | {prices} |"
         )

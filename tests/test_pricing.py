@@ -11,6 +11,7 @@ from openai.types.responses.tool_param import ImageGeneration
 
 from flows.errors import ConfigurationError
 from flows.pricing import (
+    KINDS,
     CostEstimate,
     PriceTable,
     estimate_cost,
@@ -73,8 +74,9 @@ def test_packaged_table_loads_with_source_date_and_published_figures() -> None:
         "text_output": 8.0,
     }
     # The SDK's default model, reported at gpt-image-2's rates ("same_as" in the file).
-    assert table.prices[DEFAULT_IMAGE_MODEL] == table.prices["gpt-image-2"]
-    assert table.prices["gpt-image-2"]["image_output"] == 30.0
+    for kind in KINDS:
+        assert table.price(DEFAULT_IMAGE_MODEL, kind) == table.price("gpt-image-2", kind)
+    assert table.price("gpt-image-2", "image_output") == 30.0
     # The Batch API's column: half of every price, same_as models included.
     assert table.price(DEFAULT_IMAGE_MODEL, "cached_image_input", batch=True) == 1.0
 
@@ -175,10 +177,9 @@ def test_partial_override_keeps_the_other_defaults(tmp_path: Path) -> None:
         "text_output": 20.0,
     }
     assert table.prices["gpt-image-1.5"]["image_output"] == 32.0
-    assert table.prices["gpt-image-2.6-sunburst"] == {
-        **load_price_table(None).prices["gpt-image-2"],
-        "image_output": 40.0,
-    }
+    assert table.price("gpt-image-2.6-sunburst", "image_output") == 40.0
+    assert table.price("gpt-image-2.6-sunburst", "image_input") == 8.0  # still gpt-image-2's
+    assert table.price("gpt-image-2.6-sunburst", "image_output", batch=True) == 20.0
     assert str(path) in table.source
     assert "our contract" in table.source
     assert table.as_of == "2026-12"
@@ -250,3 +251,25 @@ def test_total_is_unknown_if_any_part_is_and_lists_missing_once(table: PriceTabl
     assert batch.missing == ("gpt-9 text_input", "gpt-9 text_output")
     assert batch.describe().count("gpt-9 text_input") == 1
     assert batch.describe().endswith("add them with IMAGE_PIPELINE_PRICES_FILE)")
+
+
+def test_an_override_of_a_model_reprices_the_models_priced_as_it(tmp_path: Path) -> None:
+    path = write_table(tmp_path, {"models": {"gpt-image-2": {"image_output": 50.0}}})
+    table = load_price_table(path)
+    assert table.price(DEFAULT_IMAGE_MODEL, "image_output") == 50.0  # same_as gpt-image-2
+    assert table.price(DEFAULT_IMAGE_MODEL, "image_output", batch=True) == 25.0
+    assert table.price(DEFAULT_IMAGE_MODEL, "text_input") == 5.0
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ({"a": {"same_as": "nowhere"}}, "models.a.same_as must name a model priced"),
+        ({"a": {"same_as": "b"}, "b": {"same_as": "c"}, "c": {}}, "models.a.same_as"),
+    ],
+)
+def test_a_same_as_that_names_no_priced_model_is_refused(
+    tmp_path: Path, models: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_price_table(write_table(tmp_path, {"models": models}))

@@ -14,7 +14,7 @@ from flows.process_image import process_image
 from flows.process_images import process_images
 from tests.cli_runner import SAMPLE, Runner
 from tests.conftest import S3Env
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
 
 HEX = re.compile(r"#[0-9A-F]{6}")
@@ -158,3 +158,20 @@ def test_a_webp_cut_out_is_asked_for_as_png_and_published_as_webp(
     published = open_image(s3.read(result.key))
     assert published.format == "WEBP"
     _is_cut_out_image(published.convert("RGBA"))
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_a_refusal_from_a_model_that_should_make_transparency_is_not_sent_again(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, fallback: bool
+) -> None:
+    openai_fake.enqueue(Fault.transparent_unsupported())  # OpenAI changed its mind
+    result = process_image(
+        image=_logo_file(tmp_path), image_model="gpt-image-1.5", fallback_background=fallback
+    )
+    backgrounds = [r.json["tools"][0]["background"] for r in openai_fake.responses_requests]
+    assert backgrounds == ["transparent", "opaque"]
+    if fallback:  # opaque, as asked
+        assert result.background_cut_out is None
+    else:
+        assert result.background_cut_out is not None
+        _is_cut_out(s3.read(result.key))

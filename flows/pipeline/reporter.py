@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
-from flows.steps.capabilities import DEFAULT_IMAGE_MODEL, check_for_model
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -121,7 +121,7 @@ class StepReporter:
             self.say("Step 2: Processing with OpenAI...")
             self.say(f"  Model: {options.model}")
             self.say(f"  Image model: {_image_model_line(options)}")
-            for note in check_for_model(options):
+            for note in options.model_notes():
                 self.say(f"  ⚠ Note: {note}")
         if options.prompt:
             self.say(f"  Prompt: {options.prompt}")
@@ -145,11 +145,18 @@ class StepReporter:
         self.say(f"  ✓ Generated {generated.size} bytes{note}")
         if generated.background_fallback:
             self.say("  Note: the model refused a transparent background; made it opaque")
-        if generated.cut_out_key:
+        if generated.cut_out_key and generated.cut_out_share:
             self.say(
                 "  Note: the image model cannot make a transparent background; it painted "
                 f"a flat {generated.cut_out_key} one, cut out here "
-                f"({generated.cut_out_share or 0:.0%} of the image made transparent)"
+                f"({generated.cut_out_share:.0%} of the image made transparent)"
+            )
+        elif generated.cut_out_key:
+            self.say(
+                "  ⚠ The image model cannot make a transparent background and did not paint the "
+                f"flat {generated.cut_out_key} one asked for: nothing was cut out (the "
+                "transparency check flags it; --image-model gpt-image-1.5 draws transparency "
+                "itself)"
             )
 
     def checked(self, checks: OutputChecks) -> None:

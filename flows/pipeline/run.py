@@ -108,8 +108,10 @@ class _Steps:
         # A cache hit's record keeps the usage it was paid for: that is what it saved.
         # An answer collected from a batch was paid at the Batch API's price.
         at_batch = self.request.generator.batch_answers is not None and not cached
+        # The Images API is always sent the model; the Responses tool runs on its default.
+        image_model = options.resolved_image_model if options.api == "images" else None
         paid = estimate_cost(
-            generated.usage, options.model, options.image_model, table, batch=at_batch
+            generated.usage, options.model, options.image_model or image_model, table, at_batch
         )
         return CostEstimate.free(saved_usd=paid.usd) if cached else paid
 

@@ -16,14 +16,11 @@ import ast
 import inspect
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from openai.types.responses import tool_param
 
 from flows.errors import InvalidOptionsError
-
-if TYPE_CHECKING:
-    from flows.steps.generation_options import GenerationOptions
 
 # yes: send transparent. preview: send it, cut out locally if OpenAI refuses (a 400 is
 # not billed). no: ask for a key colour and cut out locally without trying.
@@ -47,6 +44,8 @@ class ModelCapabilities:
     custom_sizes: bool  # WIDTHxHEIGHT beyond the standard sizes
     source: str
     as_of: str
+    # False: the SDK says nothing of input_fidelity for this model; sent, with a note.
+    fidelity_documented: bool = True
 
 
 def _row(
@@ -58,8 +57,20 @@ def _row(
     qualities: tuple[str, ...] = _GPT_IMAGE_QUALITIES,
     custom_sizes: bool = False,
     as_of: str = "2026-12-06",
+    undocumented_fidelity: bool = False,
 ) -> ModelCapabilities:
-    return ModelCapabilities(model, transparency, fidelity, qualities, custom_sizes, source, as_of)
+    if undocumented_fidelity:  # not refused: OpenAI has not said it is refused
+        fidelity = ("high", "low")
+    return ModelCapabilities(
+        model,
+        transparency,
+        fidelity,
+        qualities,
+        custom_sizes,
+        source,
+        as_of,
+        fidelity_documented=not undocumented_fidelity,
+    )
 
 
 _XHIGH = (*_GPT_IMAGE_QUALITIES[:3], "xhigh", "max", "auto")
@@ -97,6 +108,7 @@ _ROWS = (
             + _REFUSED_2X,
             qualities=_XHIGH,
             custom_sizes=True,
+            undocumented_fidelity=True,
         )
         for name in (
             "gpt-image-2.5-sunburst",
@@ -111,6 +123,7 @@ _ROWS = (
             "no",
             f"{_SDK}: not among the models given xhigh/max, WIDTHxHEIGHT or transparency; "
             "refused like the 2.5 models (openai/codex#43757)",
+            undocumented_fidelity=True,
         )
         for name in ("gpt-image-2.6-sunburst", "gpt-image-2.6-flare")
     ),
@@ -119,6 +132,7 @@ _ROWS = (
         "preview",
         f"{_SDK}: listed without per-model notes, so only the GPT image models' common "
         "options are allowed; transparency tried, cut out locally if refused",
+        undocumented_fidelity=True,
     ),
 )
 CAPABILITIES: dict[str, ModelCapabilities] = {row.model: row for row in _ROWS}
@@ -152,39 +166,41 @@ def _field_doc(cls: ast.ClassDef, name: str) -> str:
 DEFAULT_IMAGE_MODEL = _sdk_default_image_model()
 
 
-def image_model_of(options: GenerationOptions) -> str:
-    """The image model a request runs on: the one asked for, else the tool's default."""
-    return options.image_model or DEFAULT_IMAGE_MODEL
-
-
 def capabilities_of(model: str) -> ModelCapabilities | None:
     """The row for ``model``, or None for a model the table does not know."""
     return CAPABILITIES.get(model)
 
 
-def check_for_model(options: GenerationOptions) -> list[str]:
-    """Refuse what the image model cannot take (InvalidOptionsError); notes to show."""
-    model = image_model_of(options)
+def check_for_model(
+    model: str, quality: str, input_fidelity: str | None, size: str | None
+) -> list[str]:
+    """Refuse what image ``model`` cannot take (InvalidOptionsError); notes to show."""
     row = capabilities_of(model)
     if row is None:
         return [
             f"image model {model!r} is not in our capability table: its options are sent "
             "unchecked (OpenAI will refuse what it cannot take)"
         ]
-    if options.quality not in row.qualities:
+    if quality not in row.qualities:
         raise InvalidOptionsError(
-            f"Image model {model} does not take quality {options.quality!r} (it takes "
+            f"Image model {model} does not take quality {quality!r} (it takes "
             f"{', '.join(row.qualities)}); use --quality high, or an image model that takes "
-            f"it ({', '.join(_models_with_quality(options.quality)) or 'none known'})"
+            f"it ({', '.join(_models_with_quality(quality)) or 'none known'})"
         )
-    _check_fidelity(model, row, options.input_fidelity)
-    if options.size is not None and options.size not in STANDARD_SIZES and not row.custom_sizes:
+    _check_fidelity(model, row, input_fidelity)
+    notes = []
+    if input_fidelity is not None and not row.fidelity_documented:
+        notes.append(
+            f"OpenAI documents input_fidelity for gpt-image-1.5 and gpt-image-1-mini only (and "
+            f"says to omit it for gpt-image-2); sent to {model} as asked"
+        )
+    if size is not None and size not in STANDARD_SIZES and not row.custom_sizes:
         raise InvalidOptionsError(
             f"Image model {model} takes only the sizes {', '.join(STANDARD_SIZES)}, not "
-            f"{options.size}; use one of them, or an image model that takes WIDTHxHEIGHT "
+            f"{size}; use one of them, or an image model that takes WIDTHxHEIGHT "
             f"({', '.join(m for m, r in CAPABILITIES.items() if r.custom_sizes)})"
         )
-    return []
+    return notes
 
 
 def _check_fidelity(model: str, row: ModelCapabilities, fidelity: str | None) -> None:

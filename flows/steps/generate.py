@@ -19,7 +19,6 @@ from openai.types import responses
 
 from flows.clients.openai_errors import translate_openai_error
 from flows.errors import ImageGenerationError
-from flows.steps.capabilities import image_model_of
 from flows.steps.encode import EncodedImage, detect_mime_type, sha256_hex
 from flows.steps.generation_options import GenerationOptions, responses_arguments
 from flows.steps.references import ReferenceImage, inline_urls, unreachable_references
@@ -118,7 +117,7 @@ class OpenAIImageGenerator:
         try:
             response = self._client.responses.create(**arguments)
         except openai.APIError as exc:
-            raise translate_openai_error(exc, options.model, image_model_of(options)) from exc
+            raise translate_openai_error(exc, options.model, options.resolved_image_model) from exc
         except ValueError as exc:  # JSONDecodeError: a truncated or non-JSON body
             raise ImageGenerationError(
                 "Malformed response from OpenAI: the body is not valid JSON; "

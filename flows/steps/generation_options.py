@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from flows.config import (
@@ -15,7 +15,7 @@ from flows.config import (
     DEFAULT_QUALITY,
 )
 from flows.errors import InvalidOptionsError
-from flows.steps.capabilities import check_for_model
+from flows.steps.capabilities import DEFAULT_IMAGE_MODEL, check_for_model
 from flows.steps.encode import EncodedImage
 from flows.tool_options import TRANSPARENT_FORMATS, check_choice, check_image_model, check_size
 
@@ -70,6 +70,17 @@ class GenerationOptions:
         """The prompt sent: the user's, else the default recreation prompt."""
         return self.prompt if self.prompt and self.prompt.strip() else DEFAULT_PROMPT
 
+    @property
+    def resolved_image_model(self) -> str:
+        """The image model the request runs on: the one asked for, else the tool's default."""
+        return self.image_model or DEFAULT_IMAGE_MODEL
+
+    def model_notes(self) -> list[str]:
+        """Refuse what the image model cannot take (flows.steps.capabilities); notes to show."""
+        return check_for_model(
+            self.resolved_image_model, self.quality, self.input_fidelity, self.size
+        )
+
     def fingerprint(self) -> list[Any]:
         """What changes the image, in a fixed order: the generation cache key and the
         reprocessing manifest both hash this, so they agree on what counts as "the same".
@@ -94,12 +105,12 @@ class GenerationOptions:
                 if getattr(self, option) is not None:
                     check_choice(option, getattr(self, option))
             check_image_model(self.image_model)
-            if self.size is not None:
-                check_size(self.size)
+            size = None if self.size is None else check_size(self.size)
         except ValueError as exc:
             raise InvalidOptionsError(str(exc)) from None
-        self._check_api()
-        check_for_model(self)
+        checked = replace(self, size=size)  # the size as sent: "1024X1024" -> "1024x1024"
+        checked._check_api()
+        checked.model_notes()
         if self.background == "transparent" and self.output_format not in TRANSPARENT_FORMATS:
             raise InvalidOptionsError(
                 f"A transparent background needs png or webp output, not {self.output_format}; "
@@ -115,7 +126,7 @@ class GenerationOptions:
                 raise InvalidOptionsError(
                     f"Output compression must be 0 to 100, got {self.output_compression}"
                 )
-        return self
+        return checked
 
     def _check_api(self) -> None:
         if self.api not in APIS:

@@ -21,7 +21,7 @@ from PIL import Image
 from flows.clients.openai_errors import is_transparency_refusal
 from flows.config import DEFAULT_PROMPT
 from flows.errors import ImageGenerationError
-from flows.steps.capabilities import capabilities_of, image_model_of
+from flows.steps.capabilities import capabilities_of
 from flows.steps.cutout import cut_out
 from flows.steps.encode import EncodedImage, sha256_hex
 from flows.steps.generate import GeneratedImage, ImageGenerator
@@ -45,18 +45,23 @@ class BackgroundPlan:
 
 
 def plan_background(
-    image: EncodedImage, options: GenerationOptions, *, try_native: bool = True
+    image: EncodedImage,
+    options: GenerationOptions,
+    *,
+    try_native: bool = True,
+    refused: bool = False,
 ) -> BackgroundPlan:
     """How ``options`` get their background from the image model.
 
     ``try_native``: a model whose transparency is in preview (or unknown) is asked for it
     first; batch mode plans without trying, since a refused line comes back a day later.
+    ``refused``: OpenAI has just refused this model's transparency, whatever the table says.
     """
     if options.background != "transparent":
         return BackgroundPlan(options, native=True)
-    row = capabilities_of(image_model_of(options))
+    row = capabilities_of(options.resolved_image_model)
     support = row.transparency if row else "preview"
-    if support == "yes" or (support == "preview" and try_native):
+    if not refused and (support == "yes" or (support == "preview" and try_native)):
         return BackgroundPlan(options, native=True)
     if options.fallback_background:
         opaque = replace(options, background="opaque", fallback_background=False)
@@ -128,10 +133,10 @@ class TransparentOutput:
                     raise
             logger.warning(
                 "%s refused a transparent background; %s",
-                image_model_of(options),
+                options.resolved_image_model,
                 "retrying opaque" if options.fallback_background else "cutting it out here",
             )
-            plan = plan_background(image, options, try_native=False)
+            plan = plan_background(image, options, try_native=False, refused=True)
         generated = self._inner.generate(image, plan.sent, references, mask)
         if plan.key is None:
             return replace(generated, background_fallback=True)

@@ -9,7 +9,7 @@ against the other:
   ``400 invalid_value "Transparent background is not supported for this model."``
   (Wei-Shaw/sub2api#7150, gaoren002/GPT2Image-Pro#2), the tool's default model included;
 - ``input_fidelity``: high and low on gpt-image-1.5, low only on gpt-image-1-mini, to be
-  omitted elsewhere;
+  omitted for gpt-image-2 (the SDK says nothing of the others, so they take it);
 - ``quality`` xhigh and max: the gpt-image-2.5 models only;
 - ``WIDTHxHEIGHT`` beyond the standard sizes: the gpt-image-2 and 2.5 families only.
 """
@@ -46,7 +46,8 @@ def model_refusal(fields: Mapping[str, Any], param_prefix: str) -> dict[str, Any
             f"{param_prefix}background",
         )
     fidelity = fields.get("input_fidelity")
-    if fidelity is not None and fidelity not in _FIDELITY.get(model, ()):
+    allowed = _FIDELITY.get(model, () if family == "gpt-image-2" else ("high", "low"))
+    if fidelity is not None and fidelity not in allowed:
         return _error(
             f"Unsupported parameter: 'input_fidelity' with value '{fidelity}' is not "
             f"supported with model '{model}'.",
