@@ -46,6 +46,10 @@ class ModelCapabilities:
     as_of: str
     # False: the SDK says nothing of input_fidelity for this model; sent, with a note.
     fidelity_documented: bool = True
+    # Every GPT image model writes these (gif and svg "require a model that supports the
+    # selected format": none is documented as one, and we publish still rasters anyway).
+    output_formats: tuple[str, ...] = ("png", "webp", "jpeg")
+    endpoints: tuple[str, ...] = ("responses", "images")  # the image tool, images.edit
 
 
 def _row(
@@ -172,7 +176,12 @@ def capabilities_of(model: str) -> ModelCapabilities | None:
 
 
 def check_for_model(
-    model: str, quality: str, input_fidelity: str | None, size: str | None
+    model: str,
+    quality: str,
+    input_fidelity: str | None,
+    size: str | None,
+    output_format: str = "png",
+    api: str = "responses",
 ) -> list[str]:
     """Refuse what image ``model`` cannot take (InvalidOptionsError); notes to show."""
     row = capabilities_of(model)
@@ -188,6 +197,14 @@ def check_for_model(
             f"it ({', '.join(_models_with_quality(quality)) or 'none known'})"
         )
     _check_fidelity(model, row, input_fidelity)
+    for option, value, allowed in (
+        ("output format", output_format, row.output_formats),
+        ("api", api, row.endpoints),
+    ):
+        if value not in allowed:
+            raise InvalidOptionsError(
+                f"Image model {model} takes {option} {', '.join(allowed)}, not {value!r}"
+            )
     notes = []
     if input_fidelity is not None and not row.fidelity_documented:
         notes.append(

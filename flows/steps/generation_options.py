@@ -78,7 +78,12 @@ class GenerationOptions:
     def model_notes(self) -> list[str]:
         """Refuse what the image model cannot take (flows.steps.capabilities); notes to show."""
         return check_for_model(
-            self.resolved_image_model, self.quality, self.input_fidelity, self.size
+            self.resolved_image_model,
+            self.quality,
+            self.input_fidelity,
+            self.size,
+            self.output_format,
+            self.api,
         )
 
     def fingerprint(self) -> list[Any]:
