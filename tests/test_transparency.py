@@ -10,8 +10,12 @@ import pytest
 from PIL import Image
 
 from flows.errors import InvalidOptionsError
+from flows.pipeline.reporter import StepReporter
 from flows.process_image import process_image
 from flows.process_images import process_images
+from flows.steps.generate import GeneratedImage
+from flows.steps.generation_options import GenerationOptions
+from flows.steps.transparency import cut_out_background
 from tests.cli_runner import SAMPLE, Runner
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
@@ -175,3 +179,16 @@ def test_a_refusal_from_a_model_that_should_make_transparency_is_not_sent_again(
     else:
         assert result.background_cut_out is not None
         _is_cut_out(s3.read(result.key))
+
+
+def test_a_model_that_ignored_the_key_colour_is_said_plainly() -> None:
+    """Nothing was cut (the model painted something else): the output never claims a cut."""
+    lines: list[str] = []
+    report = StepReporter(lines.append, offline=False)
+    painted = cut_out_background(
+        GeneratedImage(png=logo(), sha256="x", generator="t"), (255, 0, 255), GenerationOptions()
+    )  # a white logo: no magenta to cut
+    assert painted.cut_out_key == "#FF00FF" and painted.cut_out_share == 0
+    report.generated(painted, cached=False)
+    assert any("did not paint the flat #FF00FF one asked for" in line for line in lines)
+    assert not any("cut out here" in line for line in lines)
