@@ -15,8 +15,9 @@ import anyio
 import pytest
 import redis
 
-from flows.cache.locks import FileLockManager, lock_manager
+from flows.cache.locks import FileLockManager
 from flows.cache.redis_locks import LeasedRedisLockManager
+from flows.cache.storage import lock_manager
 
 KEY = "generate-0123abcd"
 

@@ -25,12 +25,9 @@ import os
 import re
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from prefect.locking.protocol import LockManager
-
-from flows.config import settings
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,120}")
 _POLL_SECONDS = 0.05
@@ -200,30 +197,3 @@ def _same_file(fd: int, path: Path) -> bool:
         return os.fstat(fd).st_ino == path.stat().st_ino
     except FileNotFoundError:
         return False
-
-
-def lock_manager() -> LockManager:
-    """The lock manager the settings ask for: Redis leases, else file locks on this host."""
-    config = settings()
-    if config.lock_url:
-        return _redis_locks(config.lock_url.get_secret_value(), config.lock_lease_seconds)
-    return _file_locks(str(_prefect_home() / "locks"))
-
-
-# Process-wide on purpose: a holder's lock must be found again by the same manager.
-@lru_cache(maxsize=8)
-def _file_locks(directory: str) -> FileLockManager:
-    return FileLockManager(Path(directory))
-
-
-@lru_cache(maxsize=8)
-def _redis_locks(url: str, lease_seconds: float) -> LockManager:
-    from flows.cache.redis_locks import LeasedRedisLockManager
-
-    return LeasedRedisLockManager(url, lease_seconds=lease_seconds)
-
-
-def _prefect_home() -> Path:
-    from prefect.settings import get_current_settings
-
-    return Path(get_current_settings().home).expanduser()

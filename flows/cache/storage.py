@@ -2,19 +2,23 @@
 
 Without a cache block: Prefect's result storage on this host (``$PREFECT_HOME/storage``),
 records as flows.cache.records writes them. With one: the shared bucket of
-flows.cache.shared. Either way the lock manager of flows.cache.locks (file locks, or Redis
-leases when IMAGE_PIPELINE_LOCK_URL is set).
+flows.cache.shared. Either way one lock manager per process, chosen here: file locks
+(flows.cache.locks), or Redis leases (flows.cache.redis_locks) when IMAGE_PIPELINE_LOCK_URL
+is set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from prefect import Task
+from prefect.locking.protocol import LockManager
 
-from flows.cache.locks import lock_manager
+from flows.cache.locks import FileLockManager
+from flows.config import settings
 from flows.errors import ConfigurationError
 
 TaskT = TypeVar("TaskT", bound=Task[Any, Any])
@@ -75,3 +79,30 @@ def is_cached(step: Task[Any, Any], parameters: dict[str, Any]) -> bool:
         return False
     store = get_result_store().update_for_task(step, _sync=True)  # type: ignore[call-arg]
     return bool(store.exists(key))  # type: ignore[union-attr]
+
+
+def lock_manager() -> LockManager:
+    """The lock manager the settings ask for: Redis leases, else file locks on this host."""
+    config = settings()
+    if config.lock_url:
+        return _redis_locks(config.lock_url.get_secret_value(), config.lock_lease_seconds)
+    return _file_locks(str(_prefect_home() / "locks"))
+
+
+# Process-wide on purpose: a holder's lock must be found again by the same manager.
+@lru_cache(maxsize=8)
+def _file_locks(directory: str) -> FileLockManager:
+    return FileLockManager(Path(directory))
+
+
+@lru_cache(maxsize=8)
+def _redis_locks(url: str, lease_seconds: float) -> LockManager:
+    from flows.cache.redis_locks import LeasedRedisLockManager
+
+    return LeasedRedisLockManager(url, lease_seconds=lease_seconds)
+
+
+def _prefect_home() -> Path:
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home).expanduser()

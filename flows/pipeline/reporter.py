@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
-from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
-
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -32,9 +30,8 @@ Reporter = Callable[[str], None]
 
 
 def _image_model_line(options: GenerationOptions) -> str:
-    if options.image_model:
-        return options.image_model
-    return f"{DEFAULT_IMAGE_MODEL} (OpenAI's default)"
+    default = "" if options.image_model else " (OpenAI's default)"
+    return f"{options.resolved_image_model}{default}"
 
 
 # (finished so far, total, input, status, public URL or error)
