@@ -1,4 +1,4 @@
-"""What the output checks and thumbnails cost per image (flows.review), on this machine.
+"""What the output checks and thumbnails cost per image (review), on this machine.
 
 Each repeat reviews one output as the pipeline does right after generation: the input a
 photo-like 512 px PNG, the output 1024x1024 (and 1536x1024) RGBA PNGs. Reported: median
@@ -24,10 +24,10 @@ from PIL import Image, ImageFilter
 
 from bench.images import noise_png
 from bench.machine import describe
-from flows.review.checks import Thresholds, run_checks
-from flows.review.review import review_output
-from flows.review.thumbnails import thumbnail
-from flows.steps.generation_options import GenerationOptions
+from prefect_image_pipeline.checks.output_checks import Thresholds, run_checks
+from prefect_image_pipeline.checks.review import review_output
+from prefect_image_pipeline.checks.thumbnails import thumbnail
+from prefect_image_pipeline.options.generation import GenerationOptions
 
 
 def _output(size: tuple[int, int], seed: int) -> bytes:

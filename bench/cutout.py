@@ -1,4 +1,4 @@
-"""How well and how fast flows.steps.cutout removes a key-coloured background, on this machine.
+"""How well and how fast steps.cutout removes a key-coloured background, on this machine.
 
 Each case is an RGBA image whose true alpha is known: samples/logo.png with the white
 connected to its border made transparent, samples/badge.png (its own alpha), samples/
@@ -34,8 +34,8 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from bench.machine import describe
-from flows.steps.cutout import CutOut, cut_out
-from flows.steps.key_colour import choose_key_colour, key_clearance, key_colour_hex
+from prefect_image_pipeline.steps.cutout import CutOut, cut_out
+from prefect_image_pipeline.steps.key_colour import choose_key_colour, key_clearance, key_colour_hex
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SIDE = 1024

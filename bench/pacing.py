@@ -74,7 +74,15 @@ def _run(groups: list[list[str]], env: dict[str, str], extra: list[str], work: P
         inputs = [arg for path in group for arg in ("-i", path)]
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "flows.cli", *inputs, "--concurrency", "8", *extra],
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect_image_pipeline.cli.main",
+                    *inputs,
+                    "--concurrency",
+                    "8",
+                    *extra,
+                ],
                 env={**env, "PREFECT_HOME": str(home)},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ moto and the fake OpenAI (zero latency) run in this process; every timed command
 process, as a user's terminal starts it. Each timed run gets its own image, so every run
 pays for a generation (no cache hit flatters the pipeline). Three cases (issue 13):
 
-- warm: the background Prefect server and the warm process (flows.warm) are up; plain
+- warm: the background Prefect server and the warm process (cli.warm) are up; plain
   script and CLI alternate, pair by pair;
 - first run, database present: the server was stopped (``--stop-server``), PREFECT_HOME kept;
 - first run, empty home: a new PREFECT_HOME, so the server also creates its database.
@@ -45,7 +45,7 @@ import boto3
 from bench.images import noise_png
 from bench.machine import describe
 from bench.services import FAKE_OPENAI_KEY, free_port, moto_server, openai_server
-from flows.warm.client import LOG_NAME, SOCKET_NAME
+from prefect_image_pipeline.cli.warm.client import LOG_NAME, SOCKET_NAME
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLAIN_SCRIPT = PROJECT_ROOT / "bench" / "plain_script.py"
@@ -57,7 +57,11 @@ FROM_DIRS = ("project-root", "flows-project", "checkout-copy")
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("process-image")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-m", "prefect_image_pipeline.cli.main"]
+    )
 
 
 def working_dir(kind: str, work: Path) -> Path:
@@ -71,7 +75,7 @@ def working_dir(kind: str, work: Path) -> Path:
         (folder / "flows" / "process_image.py").write_text("raise SystemExit('not ours')\n")
     else:
         skip = shutil.ignore_patterns("__pycache__")
-        for package in ("flows", "blocks"):
+        for package in ("prefect_image_pipeline", "flows", "blocks"):
             shutil.copytree(PROJECT_ROOT / package, folder / package, ignore=skip)
     return folder
 

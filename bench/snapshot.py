@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PACKAGES = ("flows", "blocks", "bench")
+PACKAGES = ("prefect_image_pipeline", "flows", "blocks", "bench")
 
 
 def take(project_root: Path, destination: Path) -> Path:
@@ -33,7 +33,7 @@ def fingerprint(snapshot: Path, project_root: Path) -> dict[str, str | list[str]
     return {
         "git_commit": _git(project_root, "rev-parse", "HEAD").strip(),
         "uncommitted": _git(
-            project_root, "status", "--porcelain", "--", "flows", "blocks"
+            project_root, "status", "--porcelain", "--", *PACKAGES[:-1]
         ).splitlines(),
         "sources_sha256": digest.hexdigest(),
     }

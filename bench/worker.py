@@ -63,8 +63,8 @@ Outcome = tuple[int, int, int, str, datetime | None]
 
 def run_flow(paths: list[str], concurrency: int) -> Outcome:
     """One ``process-images`` run."""
-    from flows.batch.outcomes import BatchFailedError, BatchReport
-    from flows.process_images import process_images
+    from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+    from prefect_image_pipeline.process_images import process_images
 
     state = process_images(images=paths, concurrency=concurrency, return_state=True)
     result = state.result(raise_on_failure=False)
@@ -83,7 +83,7 @@ def run_flow(paths: list[str], concurrency: int) -> Outcome:
 def run_sequential(paths: list[str], concurrency: int) -> Outcome:
     """The reference's loop: one image after another; any error ends it."""
     del concurrency  # the baseline has none: that is the point of it
-    from flows.image_processing_utils import (
+    from prefect_image_pipeline.image_processing_utils import (
         load_image_from_path,
         process_image_with_openai,
         upload_image_to_s3,
@@ -104,7 +104,11 @@ MODES: dict[str, Callable[[list[str], int], Outcome]] = {
 
 def _warm_imports(mode: str) -> None:
     # Import before the clock starts: the benchmark times the batch, not interpreter startup.
-    module = "flows.process_images" if mode == "flow" else "flows.image_processing_utils"
+    module = (
+        "prefect_image_pipeline.process_images"
+        if mode == "flow"
+        else "prefect_image_pipeline.image_processing_utils"
+    )
     importlib.import_module(module)
 
 
@@ -127,7 +131,9 @@ def measure(mode: str, paths: list[str], concurrency: int) -> WorkerResult:
         cpu_s=_cpu_seconds() - cpu_start,
         rss_before_kb=rss_before,
         peak_rss_kb=_proc_status_kb("VmHWM"),
-        flows_path=str(Path(importlib.import_module("flows").__file__ or "").parent),
+        flows_path=str(
+            Path(importlib.import_module("prefect_image_pipeline").__file__ or "").parent
+        ),
         first_error=first_error,
     )
 

@@ -1,14 +1,14 @@
-"""Prefect blocks of the image pipeline, and the names the flows look them up by.
+"""The pipeline's Prefect blocks, for this project folder (the library: blocks).
 
-``python -m blocks`` saves them from the environment (see blocks/setup.py).
+``prefect block register -m blocks`` registers them; ``python -m blocks`` saves them.
 """
 
-from blocks.names import (
+from prefect_image_pipeline.blocks import (
     DEFAULT_AWS_CREDENTIALS_BLOCK,
     DEFAULT_OPENAI_BLOCK,
     DEFAULT_S3_BUCKET_BLOCK,
+    OpenAICredentials,
 )
-from blocks.openai_credentials import OpenAICredentials
 
 __all__ = [
     "DEFAULT_AWS_CREDENTIALS_BLOCK",

@@ -77,7 +77,7 @@ def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         schedules=[schedule(entry) for entry in spec.get("schedules") or []],
         concurrency_limit=concurrency_limit(spec.get("concurrency_limit")),
         enforce_parameter_schema=spec.get("enforce_parameter_schema", True),
-        # Runs import `flows.…` from the installed package, whatever this process's cwd.
+        # Runs import prefect_image_pipeline from the installed package, whatever the cwd.
         entrypoint_type=EntrypointType.MODULE_PATH,
         _sync=True,  # type: ignore[call-arg]  # async_dispatch: stay sync inside an event loop
     )
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--limit", type=int, default=None, help="most flow runs at once (default: no limit)"
     )
     args = parser.parse_args(argv)
-    from flows.cli_server import connect_and_announce
+    from prefect_image_pipeline.cli.server import connect_and_announce
 
     connect_and_announce()  # with no PREFECT_API_URL: the background server, started if need be
     serve(*build_deployments(), limit=args.limit)

@@ -1,4 +1,4 @@
-"""The process-image command as a user runs it: ``python -m flows.cli`` in a subprocess,
+"""The process-image command as a user runs it: ``python -m prefect_image_pipeline.cli.main`` in a subprocess,
 against the test's fakes and the session's Prefect server (fixtures ``cli_env``,
 ``run_cli``, registered in conftest.py)."""
 
@@ -45,7 +45,7 @@ def run_cli(cli_env: Callable[[], dict[str, str]]) -> Runner:
         for name in [k for k, v in final_env.items() if v == ""]:
             del final_env[name]
         return subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args],
+            [sys.executable, "-m", "prefect_image_pipeline.cli.main", *args],
             cwd=REPO,
             env=final_env,
             capture_output=True,

@@ -25,7 +25,7 @@ os.environ.update(
         # Never join (or start) a developer's background Prefect server; the tests of it
         # (test_local_server.py) give each process its own PREFECT_HOME and unset this.
         "IMAGE_PIPELINE_EPHEMERAL_SERVER": "1",
-        # No warm process (flows.warm) unless a test asks: each would outlive its run by
+        # No warm process (prefect_image_pipeline.cli.warm) unless a test asks: each would outlive its run by
         # seconds and decide, by timing, which way the next run goes.
         "IMAGE_PIPELINE_WARM": "0",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -48,7 +48,7 @@ from prefect.settings import (  # noqa: E402
     temporary_settings,
 )
 
-from flows.local_server.manager import ensure_server, stop_server  # noqa: E402
+from prefect_image_pipeline.edges.prefect_server.manager import ensure_server, stop_server  # noqa: E402
 from tests.cli_runner import cli_env, run_cli  # noqa: E402, F401 - shared fixtures
 from tests.fake_clients import API_KEY, close_open_clients  # noqa: E402
 from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
@@ -69,7 +69,7 @@ def prefect_api_url(
 ) -> Iterator[str]:
     """One Prefect server for the session (per xdist worker); its URL lets subprocesses share it.
 
-    Started the way the CLI starts its background server (flows.local_server), so its
+    Started the way the CLI starts its background server (prefect_image_pipeline.edges.prefect_server), so its
     database is a copy of the migrated template: ready in ~6 s where prefect_test_harness,
     migrating a fresh database, took ~20-25 s. Coverage is kept out of it (it runs none of
     our code, and tracing slows its start by seconds).

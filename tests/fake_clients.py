@@ -9,7 +9,7 @@ from typing import Any
 import openai
 from PIL import Image
 
-from flows.steps.generation_options import GenerationOptions
+from prefect_image_pipeline.options.generation import GenerationOptions
 from tests.fakes.openai_server import FakeOpenAIServer
 
 API_KEY = "sk-test-0123456789"

@@ -21,15 +21,15 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from flows.errors import ImagePipelineError, explain, is_transient
-from flows.image_processing_utils import (
+from prefect_image_pipeline.errors import ImagePipelineError, explain, is_transient
+from prefect_image_pipeline.image_processing_utils import (
     download_image_from_url,
     load_image_from_path,
     upload_image_to_s3,
 )
-from flows.process_image import process_image
-from flows.steps.encode import encode_image
-from flows.steps.generate import OpenAIImageGenerator
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.steps.encode import encode_image
+from prefect_image_pipeline.steps.generate import OpenAIImageGenerator
 from tests.conftest import S3Env
 from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.flaky_http import FlakyImageServer, TrickleServer

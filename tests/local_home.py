@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.local_server.manager import stop_server
-from flows.local_server.state import STATE_FILE, ServerState, read_state
-from flows.warm.client import SOCKET_NAME
+from prefect_image_pipeline.cli.warm.client import SOCKET_NAME
+from prefect_image_pipeline.edges.prefect_server.manager import stop_server
+from prefect_image_pipeline.edges.prefect_server.state import STATE_FILE, ServerState, read_state
 from tests.prefect_server import free_port
 
 # Coverage tracing a Prefect server slows its start by seconds and covers nothing of ours.
@@ -51,7 +51,7 @@ class LocalHome:
         return [
             sys.executable,
             "-c",
-            "from flows.cli_process import console_main; console_main()",
+            "from prefect_image_pipeline.cli.process import console_main; console_main()",
             *args,
         ]
 

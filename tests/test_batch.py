@@ -14,8 +14,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import State
 from prefect.client.schemas.sorting import ArtifactSort
 
-from flows.batch.outcomes import BatchFailedError, BatchReport
-from flows.process_images import process_images
+from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+from prefect_image_pipeline.process_images import process_images
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo
@@ -222,7 +222,7 @@ def test_only_the_paid_steps_of_a_local_image_are_task_runs_named_after_it(
 def test_progress_updates_are_throttled_and_end_at_100() -> None:
     from prefect import flow
 
-    from flows.batch.artifacts import ProgressArtifact
+    from prefect_image_pipeline.batch.artifacts import ProgressArtifact
 
     def shown() -> object:
         return _latest_artifact("throttled-progress").data  # type: ignore[attr-defined]
@@ -245,7 +245,7 @@ def test_progress_updates_are_throttled_and_end_at_100() -> None:
 
 
 def test_a_step_lock_released_twice_is_not_an_error() -> None:
-    from flows.cache.keys import StepLockManager
+    from prefect_image_pipeline.cache.keys import StepLockManager
 
     locks = StepLockManager()  # type: ignore[no-untyped-call]
     locks.acquire_lock("key", holder="first")

@@ -10,12 +10,12 @@ from typing import Any
 import openai
 import pytest
 
-from flows.batch.outcomes import BatchFailedError, BatchReport
-from flows.batch_api.ledger import LEDGER_FOLDER
-from flows.collect_batches import collect_batches
-from flows.process_image import process_image
-from flows.process_images import process_images
-from flows.reprocess_images import reprocess_images
+from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+from prefect_image_pipeline.batch_api.ledger import LEDGER_FOLDER
+from prefect_image_pipeline.collect_batches import collect_batches
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.reprocess_images import reprocess_images
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

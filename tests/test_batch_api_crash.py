@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.batch_api.ledger import LEDGER_FOLDER
+from prefect_image_pipeline.batch_api.ledger import LEDGER_FOLDER
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
@@ -28,7 +28,7 @@ COUNT = 5
 
 
 def _command(paths: list[str]) -> list[str]:
-    args = [sys.executable, "-m", "flows.cli", "--batch-api", "--wait"]
+    args = [sys.executable, "-m", "prefect_image_pipeline.cli.main", "--batch-api", "--wait"]
     for path in paths:
         args += ["-i", path]
     return args

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from flows.batch_api.lines import BatchLine, batch_line, request_id
-from flows.batch_api.spool import LineSpool
-from flows.cli import build_parser
-from flows.cli_inputs import collect_inputs
-from flows.errors import InvalidImageSourceError
-from flows.pricing import estimate_cost, load_price_table
-from flows.steps.encode import encode_image
-from flows.steps.generation_options import GenerationOptions
-from flows.steps.usage import TokenUsage
+from prefect_image_pipeline.batch_api.lines import BatchLine, batch_line, request_id
+from prefect_image_pipeline.batch_api.spool import LineSpool
+from prefect_image_pipeline.cli.inputs import collect_inputs
+from prefect_image_pipeline.cli.main import build_parser
+from prefect_image_pipeline.errors import InvalidImageSourceError
+from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.pricing import estimate_cost, load_price_table
+from prefect_image_pipeline.steps.encode import encode_image
+from prefect_image_pipeline.steps.usage import TokenUsage
 from tests.images import logo
 
 

@@ -12,8 +12,8 @@ from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from prefect_aws import AwsCredentials, S3Bucket
 
 from blocks import DEFAULT_OPENAI_BLOCK, DEFAULT_S3_BUCKET_BLOCK, OpenAICredentials
-from blocks.__main__ import main as blocks_main
-from flows.process_image import process_image
+from prefect_image_pipeline.cli.blocks import main as blocks_main
+from prefect_image_pipeline.process_image import process_image
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

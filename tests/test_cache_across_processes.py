@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from blocks.__main__ import main as blocks_main
+from prefect_image_pipeline.cli.blocks import main as blocks_main
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -38,7 +38,7 @@ class Run:
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", *args],
+            [sys.executable, "-m", "prefect_image_pipeline.cli.main", *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

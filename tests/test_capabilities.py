@@ -16,15 +16,14 @@ from openai.types.responses.response import ToolUsageImageGen
 from openai.types.responses.response_usage import ResponseUsage
 from openai.types.responses.tool_param import ImageGeneration
 
-from flows.errors import InvalidOptionsError
-from flows.pricing import KINDS, load_price_table
-from flows.steps.capabilities import (
+from prefect_image_pipeline.errors import InvalidOptionsError
+from prefect_image_pipeline.options.capabilities import (
     CAPABILITIES,
     DEFAULT_IMAGE_MODEL,
     ModelCapabilities,
 )
-from flows.steps.generation_options import GenerationOptions
-from flows.tool_options import (
+from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.options.sdk import (
     DECLINED,
     EDIT_DECLINED,
     EDIT_FIELDS_MAPPED,
@@ -32,9 +31,10 @@ from flows.tool_options import (
     TOOL_FIELDS_MAPPED,
     sdk_values,
 )
+from prefect_image_pipeline.pricing import KINDS, load_price_table
 
 # Every token count the SDK reports, and the price kind (or the count it is part of)
-# flows.steps.usage and flows.pricing bill it as.
+# prefect_image_pipeline.steps.usage and prefect_image_pipeline.pricing bill it as.
 TOKEN_KINDS = {
     "image_gen.input_tokens_details.text_tokens": "text_input",
     "image_gen.input_tokens_details.image_tokens": "image_input",

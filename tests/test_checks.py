@@ -6,8 +6,8 @@ import io
 
 from PIL import Image, ImageDraw
 
-from flows.review.checks import OutputChecks, Thresholds, run_checks
-from flows.steps.generation_options import GenerationOptions
+from prefect_image_pipeline.checks.output_checks import OutputChecks, Thresholds, run_checks
+from prefect_image_pipeline.options.generation import GenerationOptions
 from tests.images import logo
 
 LIMITS = Thresholds()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.batch.chunks import ChunkRef, split
-from flows.errors import ConfigurationError
-from flows.process_images import process_images
+from prefect_image_pipeline.batch.chunks import ChunkRef, split
+from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.process_images import process_images
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

@@ -137,7 +137,7 @@ def test_ctrl_c_exits_130(
     env = cli_env()
     env["IMAGE_PIPELINE_OPENAI_MAX_RETRIES"] = "0"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "-i", str(SAMPLE)],
+        [sys.executable, "-m", "prefect_image_pipeline.cli.main", "-i", str(SAMPLE)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -150,7 +150,7 @@ def test_ctrl_c_exits_130(
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.2)
         assert openai_fake.in_flight == 1
-        # Where every thread is as Ctrl-C arrives (flows.cli dumps stacks on SIGUSR1): a
+        # Where every thread is as Ctrl-C arrives (prefect_image_pipeline.cli.main dumps stacks on SIGUSR1): a
         # failure here was seen in full-suite runs only, and this record explains it.
         proc.send_signal(signal.SIGUSR1)
         time.sleep(0.5)

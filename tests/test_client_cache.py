@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.clients.cache import ClientCache
-from flows.clients.openai_client import openai_client
-from flows.pipeline.targets import StoreTarget
+from prefect_image_pipeline.edges.openai.client import openai_client
+from prefect_image_pipeline.edges.reuse import ClientCache
+from prefect_image_pipeline.pipeline.targets import StoreTarget
 
 
 class _Clock:

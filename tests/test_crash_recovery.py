@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.steps.cleanup import work_dir_prefix
+from prefect_image_pipeline.steps.cleanup import work_dir_prefix
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _batch_command(paths: list[str]) -> list[str]:
-    args = [sys.executable, "-m", "flows.cli", "--concurrency", "2"]
+    args = [sys.executable, "-m", "prefect_image_pipeline.cli.main", "--concurrency", "2"]
     for path in paths:
         args += ["-i", path]
     return args

@@ -1,4 +1,4 @@
-"""Key colour choice and background cut-out (flows.steps.cutout) on small drawn images."""
+"""Key colour choice and background cut-out (prefect_image_pipeline.steps.cutout) on small drawn images."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from flows.steps.cutout import cut_out
-from flows.steps.key_colour import KEY_CANDIDATES, choose_key_colour, key_clearance, key_colour_hex
+from prefect_image_pipeline.steps.cutout import cut_out
+from prefect_image_pipeline.steps.key_colour import (
+    KEY_CANDIDATES,
+    choose_key_colour,
+    key_clearance,
+    key_colour_hex,
+)
 
 MAGENTA = (255, 0, 255)
 GREEN = (0, 255, 0)

@@ -22,7 +22,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitStrategy, StateType
 from prefect.utilities.schema_tools.validation import validate
 
 from deployments.serve import build_deployments, deployment_specs, load_flow
-from flows.tool_options import choices
+from prefect_image_pipeline.options.sdk import choices
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -132,9 +132,9 @@ def test_serve_builds_the_deployments_of_prefect_yaml() -> None:
         assert deployment.flow_name == FLOW_NAMES[name]
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.tags == specs[name]["tags"]
-        assert deployment.entrypoint == specs[name]["entrypoint"].replace(".py:", ".").replace(
-            "/", "."
-        )
+        # Served by module path: the installed package's flow, which flows/ re-exports.
+        entrypoint = specs[name]["entrypoint"].replace("flows/", "prefect_image_pipeline/")
+        assert deployment.entrypoint == entrypoint.replace(".py:", ".").replace("/", ".")
         assert deployment.work_pool_name is None
     (schedule,) = served["nightly"].schedules or []
     assert schedule.schedule.cron == "0 3 * * *"  # type: ignore[union-attr]
@@ -165,7 +165,7 @@ def test_served_deployments_are_accepted_by_the_server(prefect_api_url: str) -> 
     assert nightly.global_concurrency_limit is not None
     assert nightly.global_concurrency_limit.limit == 1
     assert nightly.work_pool_name is None
-    assert on_demand.entrypoint == "flows.process_image.process_image"
+    assert on_demand.entrypoint == "prefect_image_pipeline.process_image.process_image"
     assert on_demand.enforce_parameter_schema is True
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices
 
-from flows.config import Settings
+from prefect_image_pipeline.settings.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -27,17 +27,17 @@ def test_the_configuration_table_lists_every_variable() -> None:
     assert [v for v in variables if f"`{v}`" not in table] == []
 
 
-def test_the_layout_names_every_module() -> None:
-    layout = _section("Layout")
+def test_the_architecture_names_every_module() -> None:
+    architecture = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
     modules = sorted(
-        p.relative_to(REPO / "flows")
-        for p in (REPO / "flows").rglob("*.py")
+        p.relative_to(REPO / "prefect_image_pipeline")
+        for p in (REPO / "prefect_image_pipeline").rglob("*.py")
         if p.name != "__init__.py"
     )
     assert len(modules) > 30
     in_package = [m for m in modules if m.parent != Path()]
-    assert [str(m) for m in modules if m.name not in layout] == []
-    assert [str(m) for m in in_package if f"{m.parent}/" not in layout] == []
+    assert [str(m) for m in modules if m.name not in architecture] == []
+    assert [str(m) for m in in_package if f"{m.parent.name}/" not in architecture] == []
 
 
 def test_the_readme_links_every_doc() -> None:

@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from flows.errors import InvalidImageError
-from flows.image_processing_utils import encode_image_for_openai
-from flows.steps.encode import detect_mime_type, encode_image, to_data_url
+from prefect_image_pipeline.errors import InvalidImageError
+from prefect_image_pipeline.image_processing_utils import encode_image_for_openai
+from prefect_image_pipeline.steps.encode import detect_mime_type, encode_image, to_data_url
 from tests.images import logo
 
 
@@ -61,10 +61,10 @@ def test_error_names_the_source() -> None:
 
 
 def test_library_api_is_reexported_by_the_package() -> None:
-    import flows
-    from flows import image_processing_utils
+    import prefect_image_pipeline
+    from prefect_image_pipeline import image_processing_utils
 
-    for name in flows.__all__:
-        assert getattr(flows, name) is getattr(image_processing_utils, name)
+    for name in prefect_image_pipeline.__all__:
+        assert getattr(prefect_image_pipeline, name) is getattr(image_processing_utils, name)
     with pytest.raises(AttributeError):
-        _ = flows.not_a_function  # type: ignore[attr-defined]
+        _ = prefect_image_pipeline.not_a_function  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ def _argv(command: str) -> list[str]:
     if program == "prefect":
         return [PREFECT, *rest]
     assert program == "process-image"
-    return [PYTHON, "-m", "flows.cli", *rest]
+    return [PYTHON, "-m", "prefect_image_pipeline.cli.main", *rest]
 
 
 def _urls(output: str) -> list[str]:

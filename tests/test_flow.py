@@ -10,9 +10,9 @@ from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 from pydantic import SecretStr
 
 from blocks import OpenAICredentials
-from flows.errors import ImageGenerationError, MissingCredentialsError
-from flows.pipeline.reporter import reporting_to
-from flows.process_image import process_image
+from prefect_image_pipeline.errors import ImageGenerationError, MissingCredentialsError
+from prefect_image_pipeline.pipeline.reporter import reporting_to
+from prefect_image_pipeline.process_image import process_image
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

@@ -5,14 +5,18 @@ from __future__ import annotations
 import openai
 import pytest
 
-from flows.clients.cooldown import CooldownGate, GatedTransport
-from flows.clients.openai_client import openai_client_from_env
-from flows.config import DEFAULT_PROMPT
-from flows.errors import ImageGenerationError, MissingCredentialsError, is_transient
-from flows.image_processing_utils import process_image_with_openai
-from flows.steps.encode import encode_image
-from flows.steps.generate import OpenAIImageGenerator
-from flows.steps.generation_options import GenerationOptions, responses_arguments
+from prefect_image_pipeline.edges.openai.client import openai_client_from_env
+from prefect_image_pipeline.edges.openai.transport import CooldownGate, GatedTransport
+from prefect_image_pipeline.errors import (
+    ImageGenerationError,
+    MissingCredentialsError,
+    is_transient,
+)
+from prefect_image_pipeline.image_processing_utils import process_image_with_openai
+from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.settings.config import DEFAULT_PROMPT
+from prefect_image_pipeline.steps.encode import encode_image
+from prefect_image_pipeline.steps.generate import OpenAIImageGenerator, responses_arguments
 from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image

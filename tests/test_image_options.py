@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from prefect.exceptions import ParameterTypeError
 
-from flows.errors import InvalidOptionsError
-from flows.pipeline.reporter import reporting_to
-from flows.process_image import process_image
-from flows.steps.upload import output_filename
+from prefect_image_pipeline.errors import InvalidOptionsError
+from prefect_image_pipeline.pipeline.reporter import reporting_to
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.steps.upload import output_filename
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo, open_image

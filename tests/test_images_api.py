@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import InvalidOptionsError
-from flows.process_image import process_image
+from prefect_image_pipeline.errors import InvalidOptionsError
+from prefect_image_pipeline.process_image import process_image
 from tests.conftest import S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -1,4 +1,4 @@
-"""The background Prefect server the CLI starts and reuses (flows.local_server), for real.
+"""The background Prefect server the CLI starts and reuses (prefect_image_pipeline.edges.prefect_server), for real.
 
 Each test has its own PREFECT_HOME and port, runs `process-image` as a user does (a fresh
 process), and stops what it started; conftest checks at the end of the session that no
@@ -22,11 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli_server import _port_clause
-from flows.local_server.database import template_for
-from flows.local_server.ports import FALLBACK_PORTS, PortChoice
-from flows.local_server.process import pid_alive, probe, server_marks, terminate
-from flows.local_server.state import ServerState, read_state, write_state
+from prefect_image_pipeline.cli.server import _port_clause
+from prefect_image_pipeline.edges.prefect_server.database import template_for
+from prefect_image_pipeline.edges.prefect_server.ports import FALLBACK_PORTS, PortChoice
+from prefect_image_pipeline.edges.prefect_server.process import (
+    pid_alive,
+    probe,
+    server_marks,
+    terminate,
+)
+from prefect_image_pipeline.edges.prefect_server.state import ServerState, read_state, write_state
 from tests.conftest import S3Env, prefect_servers_under
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.local_home import LocalHome
@@ -368,7 +373,7 @@ def test_flows_from_python_and_blocks_use_the_running_server(local_home: LocalHo
         [
             sys.executable,
             "-c",
-            "import flows.process_image\n"
+            "import prefect_image_pipeline.process_image\n"
             "from prefect.settings import PREFECT_API_URL\n"
             "print(PREFECT_API_URL.value())",
         ],

@@ -15,9 +15,9 @@ import anyio
 import pytest
 import redis
 
-from flows.cache.locks import FileLockManager
-from flows.cache.redis_locks import LeasedRedisLockManager
-from flows.cache.storage import lock_manager
+from prefect_image_pipeline.cache.locks import FileLockManager
+from prefect_image_pipeline.cache.redis_locks import LeasedRedisLockManager
+from prefect_image_pipeline.cache.storage import lock_manager
 
 KEY = "generate-0123abcd"
 
@@ -68,7 +68,7 @@ def test_a_file_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None
     holder = _hold_in_child(
         f"""
         from pathlib import Path
-        from flows.cache.locks import FileLockManager
+        from prefect_image_pipeline.cache.locks import FileLockManager
         FileLockManager(Path({str(tmp_path)!r})).acquire_lock({KEY!r}, holder="child")
         print("held", flush=True)
         input()
@@ -87,7 +87,7 @@ def test_a_file_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None
 def test_a_waiter_says_why_it_waits(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     locks = FileLockManager(tmp_path)
     locks.acquire_lock(KEY, holder="first")
-    with caplog.at_level(logging.INFO, logger="flows.cache.locks"):
+    with caplog.at_level(logging.INFO, logger="prefect_image_pipeline.cache.locks"):
         assert not locks.acquire_lock(KEY, holder="second", acquire_timeout=0.1)
     assert f"Waiting for another run that is producing the same result ({KEY})" in caplog.text
     assert not locks.wait_for_lock(KEY, timeout=0)
@@ -164,7 +164,7 @@ def test_a_killed_redis_holder_frees_the_key_within_one_lease(redis_url: str) ->
     key = f"{KEY}-{os.getpid()}-killed"
     child = _hold_in_child(
         f"""
-        from flows.cache.redis_locks import LeasedRedisLockManager
+        from prefect_image_pipeline.cache.redis_locks import LeasedRedisLockManager
         locks = LeasedRedisLockManager({redis_url!r}, lease_seconds=1.5)
         locks.acquire_lock({key!r}, holder="child")
         print("held", flush=True)

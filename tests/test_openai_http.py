@@ -5,10 +5,10 @@ from __future__ import annotations
 import openai
 import pytest
 
-from flows.clients.openai_client import openai_client_from_env
-from flows.errors import ImageGenerationError, is_transient
-from flows.steps.encode import encode_image
-from flows.steps.generate import OpenAIImageGenerator
+from prefect_image_pipeline.edges.openai.client import openai_client_from_env
+from prefect_image_pipeline.errors import ImageGenerationError, is_transient
+from prefect_image_pipeline.steps.encode import encode_image
+from prefect_image_pipeline.steps.generate import OpenAIImageGenerator
 from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from prefect.exceptions import ParameterTypeError
 
-from flows.parameters import DESCRIPTIONS
-from flows.process_image import process_image
-from flows.process_images import process_images
-from flows.reprocess_images import reprocess_images
-from flows.tool_options import choices
+from prefect_image_pipeline.options.parameters import DESCRIPTIONS
+from prefect_image_pipeline.options.sdk import choices
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.reprocess_images import reprocess_images
 
 FLOWS = [process_image, process_images, reprocess_images]
 

@@ -1,4 +1,4 @@
-"""flows.pricing: figures computed by hand from tables the tests write, and bad tables refused."""
+"""prefect_image_pipeline.pricing: figures computed by hand from tables the tests write, and bad tables refused."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any, get_args, get_type_hints
 import pytest
 from openai.types.responses.tool_param import ImageGeneration
 
-from flows.errors import ConfigurationError
-from flows.pricing import (
+from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.options.capabilities import DEFAULT_IMAGE_MODEL
+from prefect_image_pipeline.pricing import (
     KINDS,
     CostEstimate,
     PriceTable,
@@ -18,8 +19,7 @@ from flows.pricing import (
     load_price_table,
     total,
 )
-from flows.steps.capabilities import DEFAULT_IMAGE_MODEL
-from flows.steps.usage import TokenUsage
+from prefect_image_pipeline.steps.usage import TokenUsage
 
 # Made-up models and round prices, so every figure below can be checked on paper.
 TEST_PRICES = {
@@ -155,7 +155,7 @@ def test_default_image_model_is_assumed_and_marked(tmp_path: Path) -> None:
 
 def test_default_image_model_is_the_sdk_documented_default() -> None:
     # openai 3.57 documents `gpt-image-2.6-sunburst`; a newer SDK's default fails this test
-    # until someone checks whether flows/prices.json needs its prices.
+    # until someone checks whether prefect_image_pipeline/pricing/prices.json needs its prices.
     assert DEFAULT_IMAGE_MODEL == "gpt-image-2.6-sunburst"
     assert DEFAULT_IMAGE_MODEL in get_args(get_args(get_type_hints(ImageGeneration)["model"])[1])
 

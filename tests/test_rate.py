@@ -9,8 +9,8 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
-from flows.clients.rate import BURST, LocalSchedule, RedisSchedule, wait_turn
-from flows.process_images import process_images
+from prefect_image_pipeline.pacing.rate import BURST, LocalSchedule, RedisSchedule, wait_turn
+from prefect_image_pipeline.process_images import process_images
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from flows.errors import InvalidImageError, InvalidOptionsError
-from flows.pipeline.reporter import reporting_to
-from flows.process_image import process_image
-from flows.steps.references import is_problematic
+from prefect_image_pipeline.errors import InvalidImageError, InvalidOptionsError
+from prefect_image_pipeline.pipeline.reporter import reporting_to
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.steps.references import is_problematic
 from tests.conftest import S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

@@ -13,9 +13,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from flows.errors import explain
-from flows.steps.encode import encode_image
-from flows.steps.generate import OpenAIImageGenerator
+from prefect_image_pipeline.errors import explain
+from prefect_image_pipeline.steps.encode import encode_image
+from prefect_image_pipeline.steps.generate import OpenAIImageGenerator
 from tests.conftest import S3Env
 from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.flaky_http import FlakyImageServer

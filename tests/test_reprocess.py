@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flows.reprocess_images import reprocess_images
+from prefect_image_pipeline.reprocess_images import reprocess_images
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

@@ -17,9 +17,9 @@ from prefect.client.schemas.filters import (
     ArtifactFilterKey,
 )
 
-from flows.batch.outcomes import BatchFailedError, BatchReport
-from flows.process_images import process_images
-from flows.review.report import read_rows
+from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.review.report import read_rows
 from tests.chromium import dump_dom
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -26,7 +26,7 @@ SAMPLES = REPO / "samples"
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "prefect_image_pipeline.cli.main", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from flows.errors import InvalidImageSourceError, UnsafeURLError, is_transient
-from flows.image_processing_utils import download_image_from_url
-from flows.net.safe_http import MAX_REDIRECTS, open_checked
-from flows.net.url_policy import check_url, ip_literal, redact_url
+from prefect_image_pipeline.edges.http.safe_http import MAX_REDIRECTS, open_checked
+from prefect_image_pipeline.edges.http.url_policy import check_url, ip_literal
+from prefect_image_pipeline.errors import InvalidImageSourceError, UnsafeURLError, is_transient
+from prefect_image_pipeline.image_processing_utils import download_image_from_url
+from prefect_image_pipeline.urls import redact_url
 from tests.fakes.flaky_http import TLSImageServer, self_signed_certificate
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo

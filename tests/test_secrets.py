@@ -34,7 +34,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import State
 from prefect.logging.handlers import APILogWorker
 
-from flows.process_image import process_image
+from prefect_image_pipeline.process_image import process_image
 from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from blocks.__main__ import main as blocks_main
-from flows.batch.outcomes import BatchFailedError
-from flows.errors import ConfigurationError
-from flows.process_image import process_image
-from flows.process_images import process_images
-from flows.steps.upload import s3_public_url
+from prefect_image_pipeline.batch.outcomes import BatchFailedError
+from prefect_image_pipeline.cli.blocks import main as blocks_main
+from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.steps.upload import s3_public_url
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer

@@ -7,9 +7,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from flows.errors import ImageNotFoundError, InvalidImageError, InvalidImageSourceError
-from flows.image_processing_utils import download_image_from_url, load_image_from_path
-from flows.inputs import input_label, parse_input
+from prefect_image_pipeline.errors import (
+    ImageNotFoundError,
+    InvalidImageError,
+    InvalidImageSourceError,
+)
+from prefect_image_pipeline.image_processing_utils import (
+    download_image_from_url,
+    load_image_from_path,
+)
+from prefect_image_pipeline.inputs import input_label, parse_input
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo
 

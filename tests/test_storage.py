@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from flows.clients.s3_client import resolve_bucket_name
-from flows.errors import explain, is_transient
-from flows.image_processing_utils import upload_image_to_s3
-from flows.steps.upload import (
+from prefect_image_pipeline.edges.s3.client import resolve_bucket_name
+from prefect_image_pipeline.errors import explain, is_transient
+from prefect_image_pipeline.image_processing_utils import upload_image_to_s3
+from prefect_image_pipeline.steps.upload import (
     CACHE_CONTROL,
     LocalObjectStore,
     build_object_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.tool_options import (
+from prefect_image_pipeline.options.sdk import (
     REFUSED,
     check_choice,
     check_image_model,
@@ -14,7 +14,7 @@ from flows.tool_options import (
 )
 
 # The values someone has looked at, per option. A new SDK release that adds a value fails
-# here until it is classified: supported as is, or refused in flows/tool_options.py.
+# here until it is classified: supported as is, or refused in prefect_image_pipeline/options/sdk.py.
 REVIEWED = {
     "quality": {"low", "medium", "high", "xhigh", "max", "auto"},
     "background": {"transparent", "opaque", "auto"},

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flows.errors import InvalidOptionsError
-from flows.pipeline.reporter import StepReporter
-from flows.process_image import process_image
-from flows.process_images import process_images
-from flows.steps.generate import GeneratedImage
-from flows.steps.generation_options import GenerationOptions
-from flows.steps.transparency import cut_out_background
+from prefect_image_pipeline.errors import InvalidOptionsError
+from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.pipeline.reporter import StepReporter
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.steps.generate import GeneratedImage
+from prefect_image_pipeline.steps.transparency import cut_out_background
 from tests.cli_runner import SAMPLE, Runner
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer, Fault

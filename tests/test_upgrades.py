@@ -8,10 +8,10 @@ from pathlib import Path
 
 from prefect._internal.result_records import ResultRecord
 
-from flows.cache.records import RecordSerializer, register_legacy_modules
-from flows.process_image import process_image
-from flows.steps.generate import GeneratedImage
-from flows.steps.upload import PublishedImage
+from prefect_image_pipeline.cache.records import RecordSerializer, register_legacy_modules
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.steps.generate import GeneratedImage
+from prefect_image_pipeline.steps.upload import PublishedImage
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo

@@ -11,10 +11,13 @@ import pytest
 import requests
 from PIL import Image
 
-from flows.config import DEFAULT_MAX_IMAGE_PIXELS, settings
-from flows.errors import ConfigurationError, InvalidImageError, is_transient
-from flows.image_processing_utils import download_image_from_url, load_image_from_path
-from flows.steps.encode import detect_mime_type, encode_image
+from prefect_image_pipeline.errors import ConfigurationError, InvalidImageError, is_transient
+from prefect_image_pipeline.image_processing_utils import (
+    download_image_from_url,
+    load_image_from_path,
+)
+from prefect_image_pipeline.settings.config import DEFAULT_MAX_IMAGE_PIXELS, settings
+from prefect_image_pipeline.steps.encode import detect_mime_type, encode_image
 from tests.fakes.flaky_http import TrickleServer
 from tests.fakes.http_server import ImageHTTPServer
 from tests.images import logo

@@ -1,4 +1,4 @@
-"""The warm process (flows.warm): runs forked from a process that did the imports, for real.
+"""The warm process (prefect_image_pipeline.cli.warm): runs forked from a process that did the imports, for real.
 
 Each test has its own PREFECT_HOME, port and background server (tests.local_home), turns
 the warm process on (the suite turns it off), and its fixture waits for the warm process
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.warm.client import LOG_NAME, SOCKET_NAME
-from flows.warm.spawn import server_command
+from prefect_image_pipeline.cli.warm.client import LOG_NAME, SOCKET_NAME
+from prefect_image_pipeline.cli.warm.spawn import server_command
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -132,7 +132,7 @@ def test_changed_sources_send_the_run_the_normal_way_and_renew_the_warm_process(
 ) -> None:
     home = homes("home")
     _warm_up(home)
-    source = REPO / "flows" / "warm" / "__init__.py"
+    source = REPO / "prefect_image_pipeline" / "cli" / "warm" / "__init__.py"
     stat = source.stat()
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     try:
@@ -175,7 +175,7 @@ def test_ctrl_c_reaches_the_run_and_stop_server_stops_the_warm_process(
 def test_runs_from_a_folder_with_a_flows_package_of_its_own_are_served_warm(
     homes: Callable[[str], LocalHome],
 ) -> None:
-    # `python -m flows.warm.server` imported the folder's flows/: it died at once (this
+    # `python -m prefect_image_pipeline.cli.warm.server` imported the folder's flows/: it died at once (this
     # layout) or, for a checkout of ours, declined every run as built from other sources.
     home = homes("home")
     project = _flows_project(home.home.parent)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from flows.batch.warmup import start_warm_up, warm_up
-from flows.pipeline.targets import GeneratorTarget, StoreTarget
+from prefect_image_pipeline.batch.warmup import start_warm_up, warm_up
+from prefect_image_pipeline.pipeline.targets import GeneratorTarget, StoreTarget
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -18,7 +18,7 @@ def test_warm_up_builds_the_clients_and_sends_nothing(
     openai_fake: FakeOpenAIServer, s3: S3Env
 ) -> None:
     # Both parts ready: the OpenAI client with its answer models, and the S3 client
-    # (shared through flows.clients.cache, tested in tests/test_client_cache.py).
+    # (shared through prefect_image_pipeline.edges.reuse, tested in tests/test_client_cache.py).
     assert warm_up(GeneratorTarget(), _store(s3)) == ["generator", "object store"]
     assert openai_fake.history == []  # nothing paid, nothing sent
     assert s3.keys() == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.steps.cleanup import (
+from prefect_image_pipeline.steps.cleanup import (
     WORK_DIR_PREFIX,
     prepare_work_dir,
     sweep_orphaned_work_dirs,

@@ -2,7 +2,7 @@
 
 Written from the openai SDK's docstrings (``ImageGeneration``, ``ImageEditParams``) and
 from what users report the live API answers, independently of the pipeline's own
-capability table (flows.steps.capabilities), so a test that goes through both checks one
+capability table (prefect_image_pipeline.options.capabilities), so a test that goes through both checks one
 against the other:
 
 - transparency: refused by the gpt-image-2, 2.5 and 2.6 models with

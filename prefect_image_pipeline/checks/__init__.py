@@ -1,0 +1,1 @@
+"""Per-output checks inside the pipeline: format, size, transparency, blank, drift."""

@@ -1,0 +1,317 @@
+"""``process-image``: the reference's command line, running the Prefect flow.
+
+Prefect's own console logging is silenced unless --debug, so the terminal shows the
+reference's step-by-step output; the same lines still reach the run's log in the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import gc
+import inspect
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from prefect_image_pipeline.cli.console import (
+    BatchProgress,
+    banner,
+    print_results,
+    print_summary,
+    say,
+)
+from prefect_image_pipeline.cli.inputs import collect_inputs
+from prefect_image_pipeline.cli.review import say_and_log, wants_report, write_local_reports
+from prefect_image_pipeline.cli.server import (
+    add_server_flags,
+    connect_and_announce,
+    explain_lost_server,
+    restarting_if_lost,
+    run_link,
+    server_command,
+    without_heartbeats,
+)
+from prefect_image_pipeline.settings.config import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_MODEL,
+    DEFAULT_QUALITY,
+    DEFAULT_S3_PREFIX,
+)
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+    from prefect_image_pipeline.batch.outcomes import BatchReport
+    from prefect_image_pipeline.pipeline.run import ProcessedImage
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def startup_done() -> None:
+    """Collect garbage again (console_main paused it), sparing what the imports built."""
+    from prefect_image_pipeline.process_image import process_image  # noqa: F401 - the last big import
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The reference's flags, plus --offline, --debug and block names."""
+    # Here, not at the top: the choices come from the openai SDK, whose import takes ~0.8 s
+    # that console_main overlaps with the background server's start.
+    from prefect_image_pipeline.cli.flags import add_tool_flags
+    from prefect_image_pipeline.cli.review import add_review_flags
+    from prefect_image_pipeline.options.sdk import choices
+
+    parser = argparse.ArgumentParser(
+        prog="process-image",
+        description="Recreate an image with OpenAI's image_generation tool and upload it to S3.",
+    )
+    parser.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        default=[],
+        help="Image URL, s3:// URI or local file path; repeat for a batch",
+    )
+    parser.add_argument(
+        "--input-list",
+        metavar="FILE",
+        help="File with one input per line (# comments and blank lines ignored)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="Batch only: most images and OpenAI calls in flight (default: %(default)s)",
+    )
+    parser.add_argument("-p", "--prompt", help="Custom prompt (default: recreation prompt)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=DEFAULT_MODEL,
+        help="OpenAI model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        help="Directory for temporary files (default: system temp)",
+    )
+    parser.add_argument(
+        "--keep-temp", action="store_true", help="Keep temporary files after processing"
+    )
+    parser.add_argument(
+        "--background",
+        default=DEFAULT_BACKGROUND,
+        choices=choices("background"),
+        help="Background setting (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quality",
+        default=DEFAULT_QUALITY,
+        choices=choices("quality"),
+        help="Image quality (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--s3-prefix",
+        default=DEFAULT_S3_PREFIX,
+        help="S3 key prefix (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="Dry run with no key or cloud account: local Pillow generator, local storage",
+    )
+    add_tool_flags(parser)
+    parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
+    parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help="Batch only: run N images per child run on the work pool (docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--chunk-deployment",
+        default="process-images/batch",
+        help="Deployment that runs each chunk (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--images-per-minute",
+        type=int,
+        metavar="N",
+        help="Most images sent to OpenAI per minute, spaced evenly (your usage tier's limit; "
+        "see docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--cache-block",
+        help="S3Bucket block holding the cache every host shares "
+        "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
+    )
+    add_review_flags(parser)
+    parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
+    add_server_flags(parser)
+    return parser
+
+
+def _quiet_prefect_console(debug: bool) -> None:
+    # A run waiting for another one's generation says so (prefect_image_pipeline.cache.locks).
+    waits = logging.StreamHandler(sys.stdout)
+    waits.setFormatter(logging.Formatter("  … %(message)s"))
+    locks_log = logging.getLogger("prefect_image_pipeline.cache.locks")
+    locks_log.addHandler(waits)
+    locks_log.setLevel(logging.INFO)
+    # Must happen before prefect is imported: its logging config reads these once.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if debug else "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A first run migrates a fresh database; Prefect's 20 s default is too short on small machines.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a run hangs.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_prefect_console(args.debug)
+    answered = server_command(args)
+    if answered is not None:
+        return answered
+    inputs = collect_inputs(parser, args)
+    try:
+        return _run(args, inputs)
+    except KeyboardInterrupt:
+        print("\n✗ Interrupted; temporary files were cleaned up.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    from prefect_image_pipeline.options.parameters import (
+        generation_parameters,
+        reference_parameters,
+    )
+
+    names = [
+        *inspect.signature(generation_parameters).parameters,
+        *inspect.signature(reference_parameters).parameters,
+    ]
+    return {
+        **{name: getattr(args, name) for name in names},
+        "s3_prefix": args.s3_prefix,
+        "keep_temp": args.keep_temp,
+        "output_dir": args.output_dir,
+        "offline": args.offline,
+        "openai_credentials_block": args.openai_block,
+        "s3_bucket_block": args.s3_block,
+        "cache_block": args.cache_block,
+        "images_per_minute": args.images_per_minute,
+        "batch_api": args.batch_api,
+        "wait_for_batch": args.wait,
+        "strict_checks": args.strict_checks,
+    }
+
+
+def _run(args: argparse.Namespace, inputs: list[str]) -> int:
+    from prefect_image_pipeline.errors import explain
+    from prefect_image_pipeline.pipeline.request import generation_options
+    from prefect_image_pipeline.pipeline.targets import resolve_generator_target
+
+    subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
+    connection = None
+    try:
+        # Fail fast, before Prefect starts, when the key is missing or options clash.
+        resolve_generator_target(args.offline, args.openai_block)
+        generation_options(_options(args))
+        banner(args.offline)
+        connection = connect_and_announce(ephemeral=args.ephemeral_server)
+        startup_done()
+        with without_heartbeats(), restarting_if_lost(connection):
+            single = len(inputs) == 1 and not (args.batch_api or wants_report(args))
+            run = _run_one if single else _run_batch
+            code, flow_run_id = run(args, inputs)
+        link = run_link(connection, flow_run_id)
+        if link:
+            say(f"Prefect UI for this run: {link}")
+        return code
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
+        if args.debug:
+            traceback.print_exc()
+        reason = (explain_lost_server(connection) if connection else None) or explain(exc)
+        print(f"\n✗ Error processing {subject}: {reason}", file=sys.stderr)
+        if not args.debug:
+            print("  (run again with --debug for the full traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+    from prefect_image_pipeline.pipeline.reporter import reporting_to
+    from prefect_image_pipeline.process_image import process_image
+
+    with reporting_to(say):
+        state: State[ProcessedImage] = process_image(  # type: ignore[assignment]
+            image=inputs[0], **_options(args), return_state=True
+        )
+        result = state.result()
+    print_results(result)
+    return EXIT_OK, state.state_details.flow_run_id
+
+
+def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+    from prefect_image_pipeline.batch.outcomes import BatchFailedError
+    from prefect_image_pipeline.pipeline.reporter import (
+        log_to_run_logger,
+        progress_to,
+        reporting_to,
+    )
+    from prefect_image_pipeline.process_images import process_images
+
+    if args.batch_api:
+        say(f"Processing {len(inputs)} image(s) through OpenAI's Batch API...")
+    else:
+        say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
+    with (
+        BatchProgress(total=len(inputs)) as progress,
+        progress_to(progress.update),
+        reporting_to(say_and_log if args.batch_api else log_to_run_logger),
+    ):
+        state: State[BatchReport] = process_images(  # type: ignore[assignment]
+            images=inputs,
+            concurrency=args.concurrency,
+            chunk_size=args.chunk_size,
+            chunk_deployment=args.chunk_deployment,
+            **_options(args),
+            return_state=True,
+        )
+        try:
+            report = state.result()
+        except BatchFailedError as failed:
+            report = failed.report
+    flow_run_id = state.state_details.flow_run_id
+    print_summary(report)
+    if wants_report(args):
+        report = write_local_reports(args, report)
+    if report.failed:
+        names = ", ".join(o.input for o in report.failed)
+        print(
+            f"\n✗ {len(report.failed)} of {len(report.outcomes)} images failed: {names}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED, flow_run_id
+    say()
+    say("✓ Submitted to OpenAI's Batch API." if report.submitted else "✓ Processing complete!")
+    return EXIT_OK, flow_run_id
+
+
+if __name__ == "__main__":
+    from prefect_image_pipeline.cli.process import console_main
+
+    console_main()
