@@ -7,13 +7,13 @@ same parameters, so an unchanged prefix costs no OpenAI call and no upload.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.logging import get_run_logger
 
 from prefect_image_pipeline.batch.chunks import (
-    DEFAULT_CHUNK_DEPLOYMENT,
     require_cache_block,
     run_chunks,
 )
@@ -27,26 +27,28 @@ from prefect_image_pipeline.batch.manifest import (
 )
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.batch.runner import finish_batch, run_batch
-from prefect_image_pipeline.edges.prefect_server.connect import find_running_server
+from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.parameters import (
-    ChunkSize,
-    ConcurrencyParam,
-    DestinationParam,
-    batch_parameters,
-    check_parameters,
-    credential_parameters,
-    generation_parameters,
-    pacing_parameters,
-    reference_parameters,
-    report_parameters,
+    DestinationPrefix,
+    ManifestKey,
+    SourcePrefix,
     with_parameters,
 )
+from prefect_image_pipeline.options.run import (
+    BatchModeOptions,
+    CheckOptions,
+    ChunkOptions,
+    ConcurrencyOptions,
+    CredentialOptions,
+    PacingOptions,
+    ReferenceOptions,
+    ReportOptions,
+    RunOptions,
+)
+from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.request import PipelineRequest, resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
 from prefect_image_pipeline.steps.cleanup import prepare_work_dir
-
-# Called from Python with no Prefect API configured, use the background server if it is up.
-find_running_server()
 
 
 @task(name="list-sources")
@@ -81,27 +83,30 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
     )
 
 
-@flow(name="reprocess-images", log_prints=False)
+@pipeline_flow(name="reprocess-images")
 @with_parameters(
-    generation_parameters,
-    reference_parameters,
-    pacing_parameters,
-    batch_parameters,
-    check_parameters,
-    report_parameters,
-    credential_parameters,
+    ConcurrencyOptions,
+    ChunkOptions,
+    GenerationOptions,
+    ReferenceOptions,
+    PacingOptions,
+    BatchModeOptions,
+    CheckOptions,
+    ReportOptions,
+    CredentialOptions,
 )
 def reprocess_images(
-    source_prefix: str = "incoming/",
-    destination_prefix: DestinationParam = "reprocessed",
-    manifest_key: str | None = None,
-    concurrency: ConcurrencyParam = 4,
-    chunk_size: ChunkSize | None = None,
-    chunk_deployment: str = DEFAULT_CHUNK_DEPLOYMENT,
+    source_prefix: SourcePrefix = "incoming/",
+    destination_prefix: DestinationPrefix = "reprocessed",
+    manifest_key: ManifestKey = None,
     **options: Any,
 ) -> BatchReport:
     """Process new or changed images under ``source_prefix``; skip the rest."""
-    request = resolve_request({**options, "s3_prefix": destination_prefix})
+    run = RunOptions.from_parameters(options)
+    run = replace(run, output=replace(run.output, s3_prefix=destination_prefix))
+    request = resolve_request(run)
+    concurrency = run.concurrency.concurrency
+    chunk_size = run.chunks.chunk_size
     store = request.store
     destination = store.key_prefix(destination_prefix)
     manifest_path = manifest_key or f"{destination}/manifest.json"
@@ -115,23 +120,24 @@ def reprocess_images(
     done: dict[str, ImageOutcome] = {}
     if todo:
         inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
-        if options[
-            "batch_api"
-        ]:  # collects last night's batches first (prefect_image_pipeline.batch_api)
+        if run.batch_mode.batch_api:  # collects last night's batches first (batch_api)
             from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 
-            parameters = {**options, "s3_prefix": destination_prefix}
-            batch = in_batch_mode(inputs, request, parameters, concurrency)
+            batch = in_batch_mode(inputs, request, run, concurrency)
         elif chunk_size and len(inputs) > chunk_size:  # a large prefix: spread over the pool
             cache_block = require_cache_block(request.cache_block)
-            parameters = {
-                **options,
-                "s3_prefix": destination_prefix,
-                "concurrency": concurrency,
-                "cache_block": cache_block,
-                "report_key": None,  # this run writes the one review page
-            }
-            batch = run_chunks(inputs, parameters, chunk_size, chunk_deployment, cache_block)
+            children = replace(
+                run,
+                credentials=replace(run.credentials, cache_block=cache_block),
+                report=ReportOptions(),  # this run writes the one review page
+            )
+            batch = run_chunks(
+                inputs,
+                children.to_parameters(),
+                chunk_size,
+                run.chunks.chunk_deployment,
+                cache_block,
+            )
         else:
             work_dir, _ = prepare_work_dir(None)
             try:
@@ -145,12 +151,12 @@ def reprocess_images(
                     source, params, outcome.key, outcome.s3_url or "", outcome.public_url or ""
                 )
         write_manifest_task(request, manifest_path, manifest)
-    elif options["batch_api"]:  # nothing new: still publish what last night's batches answered
+    elif run.batch_mode.batch_api:  # nothing new: still publish what last night's batches answered
         from prefect_image_pipeline.batch_api.rounds import collect_now
 
         collect_now(request, concurrency)
 
     outcomes = [done.get(s.key) or skipped(s, store.bucket, manifest) for s in sources]
     report = BatchReport(outcomes=outcomes)
-    review_if_asked(report, options["report_key"], store)
+    review_if_asked(report, run.report.report_key, store)
     return finish_batch(report, key="reprocess-images")

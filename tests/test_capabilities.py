@@ -6,7 +6,6 @@ of token or adds a request field fails here until someone has looked at it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import get_type_hints
 
 import pytest
@@ -19,8 +18,8 @@ from openai.types.responses.tool_param import ImageGeneration
 from prefect_image_pipeline.errors import InvalidOptionsError
 from prefect_image_pipeline.options.capabilities import (
     CAPABILITIES,
-    DEFAULT_IMAGE_MODEL,
     ModelCapabilities,
+    default_image_model,
 )
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.sdk import (
@@ -32,6 +31,7 @@ from prefect_image_pipeline.options.sdk import (
     sdk_values,
 )
 from prefect_image_pipeline.pricing import KINDS, load_price_table
+from tests.paths import DOCS
 
 # Every token count the SDK reports, and the price kind (or the count it is part of)
 # prefect_image_pipeline.steps.usage and prefect_image_pipeline.pricing bill it as.
@@ -91,9 +91,9 @@ def test_every_sdk_model_is_described_and_priced_for_every_kind(model: str) -> N
 
 
 def test_the_sdk_default_is_in_both_tables() -> None:
-    assert DEFAULT_IMAGE_MODEL in _sdk_models()
-    assert CAPABILITIES[DEFAULT_IMAGE_MODEL].transparency == "no"
-    assert load_price_table(None).price(DEFAULT_IMAGE_MODEL, "image_output") == 30.0
+    assert default_image_model() in _sdk_models()
+    assert CAPABILITIES[default_image_model()].transparency == "no"
+    assert load_price_table(None).price(default_image_model(), "image_output") == 30.0
 
 
 def test_every_field_of_the_sdk_request_types_is_mapped_or_declined() -> None:
@@ -150,7 +150,7 @@ def _fidelity(row: ModelCapabilities) -> str:
 
 
 def test_the_models_page_shows_every_row_as_the_tables_say() -> None:
-    page = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    page = (DOCS / "models.md").read_text()
     table = load_price_table(None)
     for model, row in CAPABILITIES.items():
         prices = " / ".join(

@@ -27,13 +27,13 @@ from tests.conftest import TEST_OPENAI_KEY, S3Env
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
+from tests.paths import REPO
 from tests.prefect_server import PREFECT, PYTHON, Finished, PrefectStack
 
 # End to end through subprocesses or a real Prefect server: not in scripts/check --fast.
 pytestmark = pytest.mark.slow
 
 
-REPO = Path(__file__).resolve().parents[1]
 DEPLOY_DOC = REPO / "docs" / "deploy.md"
 FLOW_NAMES = {
     "on-demand": "process-image",

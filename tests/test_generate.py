@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from prefect_image_pipeline.edges.openai.client import openai_client_from_env
-from prefect_image_pipeline.edges.openai.transport import CooldownGate, GatedTransport
+from prefect_image_pipeline.edges.openai.transport import GatedTransport
 from prefect_image_pipeline.errors import (
     ImageGenerationError,
     MissingCredentialsError,
@@ -14,6 +14,7 @@ from prefect_image_pipeline.errors import (
 )
 from prefect_image_pipeline.image_processing_utils import process_image_with_openai
 from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.pacing.cooldown import CooldownGate
 from prefect_image_pipeline.settings.config import DEFAULT_PROMPT
 from prefect_image_pipeline.steps.encode import encode_image
 from prefect_image_pipeline.steps.generate import OpenAIImageGenerator, responses_arguments

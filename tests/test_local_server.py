@@ -35,11 +35,10 @@ from prefect_image_pipeline.edges.prefect_server.state import ServerState, read_
 from tests.conftest import S3Env, prefect_servers_under
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.local_home import LocalHome
+from tests.paths import REPO, SAMPLE
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "samples" / "logo.png"
 STARTED = "Started a local Prefect server in the background"
 
 
@@ -373,7 +372,10 @@ def test_flows_from_python_and_blocks_use_the_running_server(local_home: LocalHo
         [
             sys.executable,
             "-c",
-            "import prefect_image_pipeline.process_image\n"
+            "import os\n"
+            "from prefect_image_pipeline.process_image import process_image\n"
+            "print(os.environ.get('PREFECT_API_URL', 'unset'))\n"  # importing decides nothing
+            f"process_image(image={str(SAMPLE)!r}, offline=True)\n"
             "from prefect.settings import PREFECT_API_URL\n"
             "print(PREFECT_API_URL.value())",
         ],
@@ -384,7 +386,8 @@ def test_flows_from_python_and_blocks_use_the_running_server(local_home: LocalHo
         timeout=120,
         check=False,
     )
-    assert probe.stdout.strip() == api_url, probe.stderr
+    lines = probe.stdout.strip().splitlines()
+    assert lines[0] == "unset" and lines[-1] == api_url, probe.stderr
     saved = subprocess.run(
         [sys.executable, "-m", "blocks", "--skip-openai"],
         cwd=REPO,

@@ -18,6 +18,7 @@ import redis
 from prefect_image_pipeline.cache.locks import FileLockManager
 from prefect_image_pipeline.cache.redis_locks import LeasedRedisLockManager
 from prefect_image_pipeline.cache.storage import lock_manager
+from tests.paths import REPO
 
 KEY = "generate-0123abcd"
 
@@ -29,7 +30,7 @@ def _hold_in_child(code: str) -> subprocess.Popen[str]:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "held"

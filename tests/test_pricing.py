@@ -10,7 +10,7 @@ import pytest
 from openai.types.responses.tool_param import ImageGeneration
 
 from prefect_image_pipeline.errors import ConfigurationError
-from prefect_image_pipeline.options.capabilities import DEFAULT_IMAGE_MODEL
+from prefect_image_pipeline.options.capabilities import default_image_model
 from prefect_image_pipeline.pricing import (
     KINDS,
     CostEstimate,
@@ -21,6 +21,7 @@ from prefect_image_pipeline.pricing import (
 )
 from prefect_image_pipeline.steps.usage import TokenUsage
 
+DEFAULT_IMAGE_MODEL = default_image_model()  # what the SDK names, read once for these tests
 # Made-up models and round prices, so every figure below can be checked on paper.
 TEST_PRICES = {
     "source": "tests",

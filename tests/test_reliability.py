@@ -23,8 +23,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.fakes.s3_faults import S3FaultProxy
 from tests.fault_scenarios import CLEAR_FAILURES, SCENARIOS, Rig
 from tests.images import logo
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from tests.chromium import dump_dom
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
-
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+from tests.paths import SAMPLES
 
 
 def _run(images: list[str], **options: Any) -> BatchReport:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ from tests.images import logo
 AWS_SECRET_CANARY = "awsSecretCanary/0123456789abcdefghijklmnopqrstuv"
 AWS_TOKEN_CANARY = "awsSessionTokenCanary0123456789abcdefghijklmnop"
 WRONG_KEY_CANARY = "sk-wrong-canary-fedcba9876543210"
+# The result artifact's embedded previews (checks.thumbnails), shown there on purpose as a
+# batch's previews show them; any other data URL is still a leak.
+THUMBNAILS = re.compile(r"!\[(?:source|result)\]\(data:image/webp;base64,[A-Za-z0-9+/=]+\)")
 
 
 @dataclass
@@ -112,7 +116,9 @@ def _run_record(state: State) -> dict[str, str]:
     messages += [run.state.message or "" for run in task_runs if run.state]
     return {
         "Prefect logs": "\n".join(log.message for log in logs),
-        "artifacts": "\n".join(f"{a.key} {a.description} {a.data}" for a in artifacts),
+        "artifacts": "\n".join(
+            f"{a.key} {a.description} {THUMBNAILS.sub('', str(a.data))}" for a in artifacts
+        ),
         "state messages": "\n".join(messages),
         "flow parameters": json.dumps(flow_run.parameters, default=str),
     }

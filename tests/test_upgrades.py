@@ -15,8 +15,9 @@ from prefect_image_pipeline.steps.upload import PublishedImage
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
+from tests.paths import TEST_DATA
 
-RELEASE_BE5A233 = Path(__file__).parent / "data" / "cache-be5a233"
+RELEASE_BE5A233 = TEST_DATA / "cache-be5a233"
 GENERATION_RECORD = "9ab5ef8ca580ed189cf611ab6cf9b965"
 UPLOAD_RECORD = "b63d1600310de95b55eaeadca1dc0af1"
 

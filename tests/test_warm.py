@@ -26,11 +26,10 @@ from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.local_home import LocalHome
+from tests.paths import REPO, SAMPLE
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "samples" / "logo.png"
 WARM = {"IMAGE_PIPELINE_WARM": "1", "OPENAI_API_KEY": ""}
 
 

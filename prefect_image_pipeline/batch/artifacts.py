@@ -14,7 +14,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
+from prefect_image_pipeline.batch.outcomes import BatchReport
+from prefect_image_pipeline.pipeline.artifact import PREVIEW_HEADER, checks_cell, preview_row
 
 MAX_PREVIEWS = 100  # embedded thumbnails: about 10 KB an image
 # Each update is a blocking API call from the flow's thread (0.15-0.25 s measured on a
@@ -56,12 +57,6 @@ class ProgressArtifact:
             self._last_update = now
 
 
-def _checks(outcome: ImageOutcome) -> str:
-    if outcome.review is None:
-        return ""
-    return ", ".join(outcome.review.checks.flags) or "ok"
-
-
 def results_rows(report: BatchReport) -> list[dict[str, object]]:
     """The results table: what a person reads first (status, error, checks) on the left,
     long URLs last, so the error is never pushed off-screen."""
@@ -69,7 +64,7 @@ def results_rows(report: BatchReport) -> list[dict[str, object]]:
         {
             "status": o.status,
             "error": o.error or "",
-            "checks": _checks(o),
+            "checks": checks_cell(o.review),
             "cost_usd": "" if o.cost is None or o.cost.usd is None else round(o.cost.usd, 4),
             "input": o.input,
             "public_url": o.public_url or "",
@@ -79,33 +74,14 @@ def results_rows(report: BatchReport) -> list[dict[str, object]]:
     ]
 
 
-def _thumb(url: str | None, label: str) -> str:
-    return f"![{label}]({url})" if url else "—"
-
-
 def previews_markdown(report: BatchReport) -> str:
     """Source beside result for each image, error first, with checks and cost: embedded
     thumbnails (checks.thumbnails), so they show offline and for private buckets."""
     shown = report.outcomes[:MAX_PREVIEWS]
-    lines = [
-        f"# {report.summary()}",
-        "",
-        "| Status / error | Source | Result | Checks | Cost | Input |",
-        "|---|---|---|---|---|---|",
+    lines = [f"# {report.summary()}", "", *PREVIEW_HEADER]
+    lines += [
+        preview_row(o.status, o.error, o.review, o.cost, o.input, o.public_url) for o in shown
     ]
-    for o in shown:
-        status = f"**{o.status}**" + (f": {o.error}" if o.error else "")
-        review = o.review
-        cost = "" if o.cost is None or o.cost.usd is None else f"${o.cost.usd:.4f}"
-        cells = [
-            status,
-            _thumb(review.source_thumbnail if review else None, "source"),
-            _thumb(review.result_thumbnail if review else None, "result"),
-            _checks(o),
-            cost,
-            o.input if not o.public_url else f"[{o.input}]({o.public_url})",
-        ]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     if len(report.outcomes) > len(shown):
         lines.append("")
         lines.append(

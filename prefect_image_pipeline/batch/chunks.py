@@ -77,19 +77,21 @@ def require_cache_block(cache_block: str | None) -> str:
 
 def save_chunk_report(report: BatchReport, chunk: ChunkRef, cache_block: str) -> None:
     """In a child: where its parent will read it."""
-    from prefect_image_pipeline.cache.shared import cache_bucket, put_object
+    from prefect_image_pipeline.cache.shared import cache_bucket
+    from prefect_image_pipeline.edges.s3.blocks import put_block_bytes
 
     body = report.model_dump_json().encode()
-    put_object(cache_bucket(cache_block), chunk.report_path, body, "application/json")
+    put_block_bytes(cache_bucket(cache_block), chunk.report_path, body, "application/json")
 
 
 def read_chunk_report(chunk: ChunkRef, cache_block: str) -> BatchReport | None:
     """In the parent: a child's report, or None if it never wrote one."""
-    from prefect_image_pipeline.cache.shared import cache_bucket, get_object
+    from prefect_image_pipeline.cache.shared import cache_bucket
+    from prefect_image_pipeline.edges.s3.blocks import get_block_bytes
 
     try:
         return BatchReport.model_validate_json(
-            get_object(cache_bucket(cache_block), chunk.report_path)
+            get_block_bytes(cache_bucket(cache_block), chunk.report_path)
         )
     except Exception:  # noqa: BLE001 - missing or unreadable: the child is reported instead
         return None

@@ -10,13 +10,13 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from prefect_image_pipeline.edges.s3.objects import get_bytes_if_present, list_objects, put_bytes
 from prefect_image_pipeline.options.generation import GenerationOptions
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from prefect_image_pipeline.edges.s3.objects import S3Client
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
@@ -74,34 +74,21 @@ def params_fingerprint(options: GenerationOptions, destination: str) -> str:
 def list_sources(client: S3Client, bucket: str, prefix: str, exclude: str) -> list[SourceObject]:
     """Image objects under ``prefix`` (by suffix), skipping anything under ``exclude``."""
     found: list[SourceObject] = []
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if exclude and key.startswith(exclude):
-                continue
-            if key.lower().endswith(IMAGE_SUFFIXES):
-                found.append(SourceObject(key=key, etag=item["ETag"].strip('"'), size=item["Size"]))
+    for listed in list_objects(client, bucket, prefix):
+        if exclude and listed.key.startswith(exclude):
+            continue
+        if listed.key.lower().endswith(IMAGE_SUFFIXES):
+            found.append(SourceObject(key=listed.key, etag=listed.etag, size=listed.size))
     return found
 
 
 def load_manifest(client: S3Client, bucket: str, key: str) -> Manifest:
     """The stored manifest, or an empty one if there is none yet."""
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return Manifest()
-        raise
-    return Manifest.model_validate_json(body)
+    body = get_bytes_if_present(client, bucket, key)
+    return Manifest() if body is None else Manifest.model_validate_json(body)
 
 
 def save_manifest(client: S3Client, bucket: str, key: str, manifest: Manifest) -> None:
     """Write the manifest back (JSON, not cached by browsers or CDNs)."""
-    client.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=manifest.model_dump_json(indent=2).encode(),
-        ContentType="application/json",
-        CacheControl="no-cache",
-    )
+    body = manifest.model_dump_json(indent=2).encode()
+    put_bytes(client, bucket, key, body, "application/json", "no-cache")

@@ -30,6 +30,7 @@ from prefect_image_pipeline.batch_api.openai_batches import (
     file_lines,
     retrieve,
 )
+from prefect_image_pipeline.options.run import RunOptions
 
 
 @dataclass
@@ -96,7 +97,7 @@ def collect_entry(
     }
     answered = [c for c in entry.requests if c in collected.answered]
     if answered:
-        request = resolve_request(entry.parameters)
+        request = resolve_request(RunOptions.from_parameters(entry.parameters))
         request = replace(
             request, generator=replace(request.generator, answers=BatchAnswers(answers))
         )

@@ -17,12 +17,18 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from prefect_image_pipeline.edges.s3.objects import (
+    S3Error,
+    delete_object,
+    get_bytes,
+    list_objects,
+    put_bytes,
+)
 
+if TYPE_CHECKING:
+    from prefect_image_pipeline.edges.s3.objects import S3Client
     from prefect_image_pipeline.pipeline.request import PipelineRequest
 
 LEDGER_FOLDER = "image-pipeline/batches"
@@ -55,51 +61,43 @@ class BatchLedger:
 
     def save(self, entry: LedgerEntry) -> None:
         """Write (or rewrite) an open entry."""
-        self._client.put_object(
-            Bucket=self._bucket,
-            Key=self._key("open", entry.submission),
-            Body=entry.model_dump_json(indent=1).encode(),
-            ContentType="application/json",
-            CacheControl="no-cache",
-        )
+        body = entry.model_dump_json(indent=1).encode()
+        key = self._key("open", entry.submission)
+        put_bytes(self._client, self._bucket, key, body, "application/json", "no-cache")
 
     def open_entries(self) -> list[LedgerEntry]:
         """Every submission not yet collected, oldest first."""
         entries: list[LedgerEntry] = []
-        paginator = self._client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=f"{self._prefix}/open/"):
-            for item in page.get("Contents", []):
-                entry = self._read(item["Key"])
-                if entry is not None:
-                    entries.append(entry)
+        for listed in list_objects(self._client, self._bucket, f"{self._prefix}/open/"):
+            entry = self._read(listed.key)
+            if entry is not None:
+                entries.append(entry)
         return sorted(entries, key=lambda entry: entry.created_at)
 
     def _read(self, key: str) -> LedgerEntry | None:
         try:
-            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError:
+            body = get_bytes(self._client, self._bucket, key)
+        except S3Error:
             return None  # closed by another round between the listing and this read
         return LedgerEntry.model_validate_json(body)
 
     def close(self, entry: LedgerEntry, outcome: str) -> None:
         """Move an entry to ``closed/`` with what became of it (kept as the record)."""
         closed = entry.model_copy(update={"outcome": outcome})
-        self._client.put_object(
-            Bucket=self._bucket,
-            Key=self._key("closed", entry.submission),
-            Body=closed.model_dump_json(indent=1).encode(),
-            ContentType="application/json",
-        )
-        self._client.delete_object(Bucket=self._bucket, Key=self._key("open", entry.submission))
+        body = closed.model_dump_json(indent=1).encode()
+        key = self._key("closed", entry.submission)
+        put_bytes(self._client, self._bucket, key, body, "application/json")
+        delete_object(self._client, self._bucket, self._key("open", entry.submission))
 
 
 def ledger_for(request: PipelineRequest) -> BatchLedger:
     """The ledger of a run: in the shared cache bucket if it has one, else the output bucket."""
     if request.cache_block:
-        from prefect_image_pipeline.cache.shared import bucket_client, cache_bucket
+        from prefect_image_pipeline.cache.shared import cache_bucket
+        from prefect_image_pipeline.edges.s3.blocks import block_client, block_key
 
         block = cache_bucket(request.cache_block)
-        prefix = block._resolve_path("batches")  # under the block's folder, as its records
-        return BatchLedger(bucket_client(block), block.bucket_name, prefix)
+        prefix = block_key(block, "batches")  # under the block's folder, as its records
+        return BatchLedger(block_client(block), block.bucket_name, prefix)
     store = request.store
     return BatchLedger(store.s3_client(), store.bucket, store.key_prefix(LEDGER_FOLDER))

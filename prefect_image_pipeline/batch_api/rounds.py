@@ -32,6 +32,7 @@ from prefect_image_pipeline.batch_api.prepare import Prepared, prepare_all
 from prefect_image_pipeline.batch_api.spool import LineSpool
 from prefect_image_pipeline.edges.openai.client import openai_client
 from prefect_image_pipeline.errors import InvalidOptionsError
+from prefect_image_pipeline.options.run import BatchModeOptions, RunOptions
 from prefect_image_pipeline.pipeline.reporter import report
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.settings.config import settings
@@ -144,7 +145,7 @@ def run_batch_mode(
 def in_batch_mode(
     inputs: list[str],
     request: PipelineRequest,
-    parameters: dict[str, Any],
+    run: RunOptions,
     concurrency: int,
 ) -> BatchReport:
     """A flow's batch-mode run, in a temporary directory of its own."""
@@ -159,10 +160,10 @@ def in_batch_mode(
         return run_batch_mode(
             inputs,
             request,
-            {**parameters, "batch_api": True, "wait_for_batch": False},
+            replace(run, batch_mode=BatchModeOptions(batch_api=True)).to_parameters(),
             work_dir,
             concurrency,
-            wait=bool(parameters.get("wait_for_batch")),
+            wait=run.batch_mode.wait_for_batch,
             submitted_by=_this_run(),
         )
     finally:

@@ -3,7 +3,9 @@
 Prefect pickles results by default, which ties a record to the module path of its class
 (moving a class makes every cached image unreadable, so it is paid for again) and lets
 anyone who can write the result storage run code in every worker. Generation and upload
-records are written here as JSON under a stable record name instead.
+records are written here as JSON under a stable record name instead. This module owns
+the record format for both stores: this host's (``RecordSerializer``) and the shared
+bucket's (prefect_image_pipeline.cache.shared), which keeps the image beside the record.
 
 Records written before this serializer existed (release be5a233 and earlier) are
 cloudpickles naming ``flows.generate`` and ``flows.storage``; ``register_legacy_modules``
@@ -26,7 +28,11 @@ from prefect_image_pipeline.steps.generate import GeneratedImage
 from prefect_image_pipeline.steps.upload import PublishedImage
 from prefect_image_pipeline.steps.usage import TokenUsage
 
+# The one record format, for records on this host (RecordSerializer) and in a shared
+# bucket (cache.shared): bump it only with a reader for the old one, or caches are paid again.
 RECORD_FORMAT = 1
+GENERATED_IMAGE = "generated-image"
+PUBLISHED_IMAGE = "published-image"
 # Where records pickled by earlier releases look for their classes.
 _LEGACY_MODULES: dict[str, tuple[type, ...]] = {
     "flows.generate": (GeneratedImage, TokenUsage),
@@ -34,31 +40,37 @@ _LEGACY_MODULES: dict[str, tuple[type, ...]] = {
 }
 
 
-def _generated_fields(image: GeneratedImage) -> tuple[dict[str, Any], bytes]:
-    fields = asdict(image)
-    del fields["png"]
-    return fields, image.png
+def encode_record(obj: object) -> tuple[dict[str, Any], bytes]:
+    """The record of ``obj`` (a GeneratedImage or PublishedImage) and the bytes kept beside it.
+
+    The record is ``{"record": name, "format": RECORD_FORMAT, "fields": ...}``; a
+    GeneratedImage's PNG is left out of its fields and returned as the bytes (a
+    PublishedImage has none), for each store to keep its own way.
+    """
+    if isinstance(obj, GeneratedImage):
+        fields = asdict(obj)  # its TokenUsage becomes a nested dict
+        del fields["png"]
+        return _record(GENERATED_IMAGE, fields), obj.png
+    if isinstance(obj, PublishedImage):
+        return _record(PUBLISHED_IMAGE, asdict(obj)), b""
+    raise TypeError(f"No cache record type for {type(obj).__name__}")
 
 
-def _generated_from(fields: dict[str, Any], body: bytes) -> GeneratedImage:
+def decode_record(record: dict[str, Any], body: bytes) -> GeneratedImage | PublishedImage:
+    """The object ``encode_record`` made ``record`` and ``body`` from."""
+    fields = record["fields"]
+    if record["record"] == PUBLISHED_IMAGE:
+        return PublishedImage(**fields)
+    if record["record"] != GENERATED_IMAGE:
+        raise KeyError(record["record"])
     usage = fields.get("usage")
     return GeneratedImage(
         **{**fields, "png": body, "usage": TokenUsage(**usage) if usage else None}
     )
 
 
-def _published_fields(image: PublishedImage) -> tuple[dict[str, Any], bytes]:
-    return asdict(image), b""
-
-
-_ENCODERS: dict[type, tuple[str, Any]] = {
-    GeneratedImage: ("generated-image", _generated_fields),
-    PublishedImage: ("published-image", _published_fields),
-}
-_DECODERS: dict[str, Any] = {
-    "generated-image": _generated_from,
-    "published-image": lambda fields, body: PublishedImage(**fields),
-}
+def _record(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {"record": name, "format": RECORD_FORMAT, "fields": fields}
 
 
 class RecordSerializer(Serializer):  # type: ignore[type-arg]
@@ -72,19 +84,13 @@ class RecordSerializer(Serializer):  # type: ignore[type-arg]
 
     def dumps(self, obj: Any) -> bytes:
         """The record of ``obj`` (a GeneratedImage or PublishedImage)."""
-        try:
-            name, encode = _ENCODERS[type(obj)]
-        except KeyError:
-            raise TypeError(f"No cache record type for {type(obj).__name__}") from None
-        fields, body = encode(obj)
-        header = {"record": name, "format": RECORD_FORMAT, "fields": fields}
+        header, body = encode_record(obj)
         return base64.b64encode(json.dumps(header, sort_keys=True).encode() + b"\n" + body)
 
     def loads(self, blob: bytes) -> Any:
         """The object a record holds."""
         header, _, body = base64.b64decode(blob).partition(b"\n")
-        document = json.loads(header)
-        return _DECODERS[document["record"]](document["fields"], body)
+        return decode_record(json.loads(header), body)
 
 
 def register_legacy_modules() -> None:

@@ -25,7 +25,6 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,15 +32,14 @@ from prefect.filesystems import WritableFileSystem
 from prefect.serializers import Serializer
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from prefect_image_pipeline.steps.generate import GeneratedImage
-from prefect_image_pipeline.steps.upload import EXTENSIONS, PublishedImage, content_type
-from prefect_image_pipeline.steps.usage import TokenUsage
+from prefect_image_pipeline.cache.records import GENERATED_IMAGE, decode_record, encode_record
+from prefect_image_pipeline.edges.s3.blocks import get_block_bytes, put_block_bytes
+from prefect_image_pipeline.steps.upload import EXTENSIONS, content_type
 
 if TYPE_CHECKING:
     from prefect_aws import S3Bucket
 
 RECORD_TYPE = "image-pipeline-shared-record"
-RECORD_FORMAT = 1
 INDEX_FOLDER = "index"
 IMAGES_FOLDER = "images"
 # exists() and read() of one lookup are milliseconds apart; anything older is re-read.
@@ -53,31 +51,11 @@ class CacheCorruptError(ValueError):
     """An object of the shared cache does not match what its record says."""
 
 
-def bucket_client(bucket: S3Bucket) -> Any:
-    """The S3 client of ``bucket``'s credentials (prefect-aws caches it per credentials)."""
-    return bucket.credentials.get_client("s3")
-
-
-def _key(bucket: S3Bucket, path: str) -> str:
-    return bucket._resolve_path(path)  # the block's folder in front, as its own methods do
-
-
-def get_object(bucket: S3Bucket, path: str) -> bytes:
-    """One GET (S3Bucket.read_path adds a HEAD before each GET)."""
-    response = bucket_client(bucket).get_object(Bucket=bucket.bucket_name, Key=_key(bucket, path))
-    return bytes(response["Body"].read())
-
-
-def put_object(bucket: S3Bucket, path: str, content: bytes, mime: str) -> None:
-    """One PUT."""
-    bucket_client(bucket).put_object(
-        Bucket=bucket.bucket_name, Key=_key(bucket, path), Body=content, ContentType=mime
-    )
-
-
 # -- the bucket blocks, once per process ---------------------------------------------
 
 
+# Process-wide on purpose: a block is a round trip to the Prefect server, and every record
+# of every run in this process is read through the same one.
 _BUCKETS: dict[str, S3Bucket] = {}
 _BUCKETS_GUARD = threading.Lock()
 
@@ -103,41 +81,30 @@ class SharedRecordSerializer(Serializer):  # type: ignore[type-arg]
 
     def dumps(self, obj: Any) -> bytes:
         """The record of ``obj``; a GeneratedImage's bytes are written as their own object."""
-        if isinstance(obj, GeneratedImage):
-            fields = asdict(obj)
-            del fields["png"]
-            fields["image"] = self._put_image(obj.png)
-            name = "generated-image"
-        elif isinstance(obj, PublishedImage):
-            fields, name = asdict(obj), "published-image"
-        else:
-            raise TypeError(f"No cache record type for {type(obj).__name__}")
-        record = {"record": name, "format": RECORD_FORMAT, "fields": fields}
+        record, image = encode_record(obj)
+        if record["record"] == GENERATED_IMAGE:
+            record["fields"]["image"] = self._put_image(image)
         return json.dumps(record, sort_keys=True, indent=1).encode()
 
     def loads(self, blob: bytes) -> Any:
         """The object a record holds (its image read and checked against its hash)."""
         record = json.loads(blob)
-        fields = record["fields"]
-        if record["record"] == "published-image":
-            return PublishedImage(**fields)
-        image = fields.pop("image")
-        data = get_object(cache_bucket(self.block), image["path"])
+        if record["record"] != GENERATED_IMAGE:
+            return decode_record(record, b"")
+        image = record["fields"].pop("image")
+        data = get_block_bytes(cache_bucket(self.block), image["path"])
         if hashlib.sha256(data).hexdigest() != image["sha256"]:
             raise CacheCorruptError(
                 f"{image['path']} does not match the sha256 of its record; delete the "
                 "record's index entry or the image to generate it again"
             )
-        usage = fields.get("usage")
-        return GeneratedImage(
-            **{**fields, "png": data, "usage": TokenUsage(**usage) if usage else None}
-        )
+        return decode_record(record, data)
 
     def _put_image(self, data: bytes) -> dict[str, str]:
         digest = hashlib.sha256(data).hexdigest()
         mime = content_type(data)
         path = f"{IMAGES_FOLDER}/{digest}.{EXTENSIONS.get(mime, 'bin')}"
-        put_object(cache_bucket(self.block), path, data, mime)
+        put_block_bytes(cache_bucket(self.block), path, data, mime)
         return {"path": path, "sha256": digest}
 
 
@@ -164,7 +131,7 @@ class CacheIndex(WritableFileSystem):
             remembered = self._recent.pop(path, None)
         if remembered is not None and now - remembered[0] < _REMEMBER_SECONDS:
             return remembered[1]
-        content = get_object(cache_bucket(self.block), self._path(path))
+        content = get_block_bytes(cache_bucket(self.block), self._path(path))
         serializer = json.loads(content).get("serializer", {}).get("type")
         if serializer != RECORD_TYPE:
             raise CacheCorruptError(f"index/{path} names serializer {serializer!r}; refused")
@@ -176,7 +143,7 @@ class CacheIndex(WritableFileSystem):
 
     def write_path(self, path: str, content: bytes, **_: Any) -> str:  # type: ignore[override]
         """Write the index entry of ``path``."""
-        put_object(cache_bucket(self.block), self._path(path), content, "application/json")
+        put_block_bytes(cache_bucket(self.block), self._path(path), content, "application/json")
         with self._guard:
             self._recent.pop(path, None)
         return path
@@ -194,6 +161,7 @@ class CacheIndex(WritableFileSystem):
         return await to_thread.run_sync(self.write_path, path, content)
 
 
+# Process-wide on purpose: what exists() remembered must still be there for read().
 @lru_cache(maxsize=16)
 def cache_index(block_name: str) -> CacheIndex:
     """One index per block and process, so what exists() read is there for read()."""

@@ -99,6 +99,7 @@ def _file_locks(directory: str) -> FileLockManager:
     return FileLockManager(Path(directory))
 
 
+# Process-wide on purpose: a lease is renewed and released by the manager that took it.
 @lru_cache(maxsize=8)
 def _redis_locks(url: str, lease_seconds: float) -> LockManager:
     from prefect_image_pipeline.cache.redis_locks import LeasedRedisLockManager

@@ -29,8 +29,6 @@ def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             raise SystemExit(0)
     if not inputs:
         parser.error("give an image with -i/--input or a file of inputs with --input-list")
-    if args.concurrency < 1:
-        parser.error("--concurrency must be at least 1")
-    if args.wait and not args.batch_api:
+    if args.wait_for_batch and not args.batch_api:
         parser.error("--wait goes with --batch-api")
     return inputs

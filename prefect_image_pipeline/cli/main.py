@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import gc
-import inspect
 import logging
 import os
 import signal
@@ -36,14 +35,9 @@ from prefect_image_pipeline.cli.server import (
     server_command,
     without_heartbeats,
 )
-from prefect_image_pipeline.settings.config import (
-    DEFAULT_BACKGROUND,
-    DEFAULT_MODEL,
-    DEFAULT_QUALITY,
-    DEFAULT_S3_PREFIX,
-)
 
 if TYPE_CHECKING:
+    from prefect import Flow
     from prefect.client.schemas.objects import State
 
     from prefect_image_pipeline.batch.outcomes import BatchReport
@@ -65,9 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The reference's flags, plus --offline, --debug and block names."""
     # Here, not at the top: the choices come from the openai SDK, whose import takes ~0.8 s
     # that console_main overlaps with the background server's start.
-    from prefect_image_pipeline.cli.flags import add_tool_flags
+    from prefect_image_pipeline.cli.flags import add_option_flags
     from prefect_image_pipeline.cli.review import add_review_flags
-    from prefect_image_pipeline.options.sdk import choices
 
     parser = argparse.ArgumentParser(
         prog="process-image",
@@ -85,75 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="File with one input per line (# comments and blank lines ignored)",
     )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=4,
-        help="Batch only: most images and OpenAI calls in flight (default: %(default)s)",
-    )
-    parser.add_argument("-p", "--prompt", help="Custom prompt (default: recreation prompt)")
-    parser.add_argument(
-        "-m",
-        "--model",
-        default=DEFAULT_MODEL,
-        help="OpenAI model (default: %(default)s)",
-    )
-    parser.add_argument(
-        "-o",
-        "--output-dir",
-        help="Directory for temporary files (default: system temp)",
-    )
-    parser.add_argument(
-        "--keep-temp", action="store_true", help="Keep temporary files after processing"
-    )
-    parser.add_argument(
-        "--background",
-        default=DEFAULT_BACKGROUND,
-        choices=choices("background"),
-        help="Background setting (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--quality",
-        default=DEFAULT_QUALITY,
-        choices=choices("quality"),
-        help="Image quality (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--s3-prefix",
-        default=DEFAULT_S3_PREFIX,
-        help="S3 key prefix (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="Dry run with no key or cloud account: local Pillow generator, local storage",
-    )
-    add_tool_flags(parser)
-    parser.add_argument("--openai-block", help="Name of a saved OpenAI Credentials block")
-    parser.add_argument("--s3-block", help="Name of a saved S3Bucket block")
-    parser.add_argument(
-        "--chunk-size",
-        type=int,
-        metavar="N",
-        help="Batch only: run N images per child run on the work pool (docs/scaling.md)",
-    )
-    parser.add_argument(
-        "--chunk-deployment",
-        default="process-images/batch",
-        help="Deployment that runs each chunk (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--images-per-minute",
-        type=int,
-        metavar="N",
-        help="Most images sent to OpenAI per minute, spaced evenly (your usage tier's limit; "
-        "see docs/scaling.md)",
-    )
-    parser.add_argument(
-        "--cache-block",
-        help="S3Bucket block holding the cache every host shares "
-        "(default: IMAGE_PIPELINE_CACHE_BLOCK, else this host's Prefect storage)",
-    )
+    add_option_flags(parser)  # every option's flag (options.run, options.generation)
     add_review_flags(parser)
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
@@ -192,43 +117,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    from prefect_image_pipeline.options.parameters import (
-        generation_parameters,
-        reference_parameters,
-    )
+def _options(args: argparse.Namespace, flow: Flow[..., Any]) -> dict[str, Any]:
+    """The flags' values that ``flow`` takes as parameters."""
+    from prefect_image_pipeline.cli.flags import option_values
 
-    names = [
-        *inspect.signature(generation_parameters).parameters,
-        *inspect.signature(reference_parameters).parameters,
-    ]
-    return {
-        **{name: getattr(args, name) for name in names},
-        "s3_prefix": args.s3_prefix,
-        "keep_temp": args.keep_temp,
-        "output_dir": args.output_dir,
-        "offline": args.offline,
-        "openai_credentials_block": args.openai_block,
-        "s3_bucket_block": args.s3_block,
-        "cache_block": args.cache_block,
-        "images_per_minute": args.images_per_minute,
-        "batch_api": args.batch_api,
-        "wait_for_batch": args.wait,
-        "strict_checks": args.strict_checks,
-    }
+    return option_values(args, flow.parameters.properties)
 
 
 def _run(args: argparse.Namespace, inputs: list[str]) -> int:
     from prefect_image_pipeline.errors import explain
-    from prefect_image_pipeline.pipeline.request import generation_options
+    from prefect_image_pipeline.options.run import RunOptions
     from prefect_image_pipeline.pipeline.targets import resolve_generator_target
+    from prefect_image_pipeline.process_images import process_images
 
     subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
     connection = None
     try:
         # Fail fast, before Prefect starts, when the key is missing or options clash.
-        resolve_generator_target(args.offline, args.openai_block)
-        generation_options(_options(args))
+        resolve_generator_target(args.offline, args.openai_credentials_block)
+        RunOptions.from_parameters(_options(args, process_images)).generation.check()
         banner(args.offline)
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
         startup_done()
@@ -253,12 +160,12 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
 
 
 def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
-    from prefect_image_pipeline.pipeline.reporter import reporting_to
+    from prefect_image_pipeline.pipeline.reporter import Reporter
     from prefect_image_pipeline.process_image import process_image
 
-    with reporting_to(say):
+    with Reporter(say=say).active():
         state: State[ProcessedImage] = process_image(  # type: ignore[assignment]
-            image=inputs[0], **_options(args), return_state=True
+            image=inputs[0], **_options(args, process_image), return_state=True
         )
         result = state.result()
     print_results(result)
@@ -267,28 +174,21 @@ def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
 
 def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
     from prefect_image_pipeline.batch.outcomes import BatchFailedError
-    from prefect_image_pipeline.pipeline.reporter import (
-        log_to_run_logger,
-        progress_to,
-        reporting_to,
-    )
+    from prefect_image_pipeline.pipeline.reporter import Reporter, log_to_run_logger
     from prefect_image_pipeline.process_images import process_images
 
     if args.batch_api:
         say(f"Processing {len(inputs)} image(s) through OpenAI's Batch API...")
     else:
         say(f"Processing {len(inputs)} images, at most {args.concurrency} at a time...")
+    lines = say_and_log if args.batch_api else log_to_run_logger
     with (
         BatchProgress(total=len(inputs)) as progress,
-        progress_to(progress.update),
-        reporting_to(say_and_log if args.batch_api else log_to_run_logger),
+        Reporter(say=lines, progress=progress.update).active(),
     ):
         state: State[BatchReport] = process_images(  # type: ignore[assignment]
             images=inputs,
-            concurrency=args.concurrency,
-            chunk_size=args.chunk_size,
-            chunk_deployment=args.chunk_deployment,
-            **_options(args),
+            **_options(args, process_images),
             return_state=True,
         )
         try:

@@ -19,12 +19,7 @@ if TYPE_CHECKING:
 
 
 def add_review_flags(parser: argparse.ArgumentParser) -> None:
-    """--strict-checks, --report, --redo-flagged, --batch-api and --wait."""
-    parser.add_argument(
-        "--strict-checks",
-        action="store_true",
-        help="Fail an output the checks flag instead of publishing it (docs/review.md)",
-    )
+    """--report and --redo-flagged (the CLI's own; --strict-checks is an option's flag)."""
     parser.add_argument(
         "--report",
         metavar="PATH.html",
@@ -35,17 +30,6 @@ def add_review_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATH.jsonl",
         help="Run again only the failed and flagged images of a --report's JSON lines, "
         "with the options given now; both reports are rewritten",
-    )
-    parser.add_argument(
-        "--batch-api",
-        action="store_true",
-        help="Submit to OpenAI's Batch API at half price, answers within 24 h (docs/batch.md); "
-        "a later --batch-api run (or --wait) publishes them",
-    )
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help="With --batch-api: poll until the batches end, then publish",
     )
 
 

@@ -22,6 +22,8 @@ T = TypeVar("T")
 DEFAULT_TTL_SECONDS = 300.0
 
 
+# Held process-wide (edges.s3.client, edges.openai.client): a client costs tens of ms of CPU
+# to build, which a batch would otherwise pay once per image.
 class ClientCache(Generic[T]):
     """``get(config, build)`` returns the client built for an equal ``config``, if still fresh."""
 

@@ -13,6 +13,7 @@ image on a key colour that is cut out locally (prefect_image_pipeline.steps.tran
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 from dataclasses import dataclass
@@ -142,7 +143,10 @@ _ROWS = (
 CAPABILITIES: dict[str, ModelCapabilities] = {row.model: row for row in _ROWS}
 
 
-def _sdk_default_image_model() -> str:
+# Process-wide on purpose: the installed SDK cannot change under a running process, and
+# parsing its source costs milliseconds, paid on first use rather than at import.
+@functools.cache
+def default_image_model() -> str:
     """The image tool's default model as the installed SDK's docstring states it."""
     # Field docstrings are not kept at runtime, so read them from the module's source.
     try:
@@ -165,9 +169,6 @@ def _field_doc(cls: ast.ClassDef, name: str) -> str:
                 else ""
             )
     return ""
-
-
-DEFAULT_IMAGE_MODEL = _sdk_default_image_model()
 
 
 def capabilities_of(model: str) -> ModelCapabilities | None:

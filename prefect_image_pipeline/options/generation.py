@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import Field
 
 from prefect_image_pipeline.errors import InvalidOptionsError
-from prefect_image_pipeline.options.capabilities import DEFAULT_IMAGE_MODEL, check_for_model
+from prefect_image_pipeline.options.capabilities import check_for_model, default_image_model
+from prefect_image_pipeline.options.fields import Option, option, options_of
 from prefect_image_pipeline.options.sdk import (
     TRANSPARENT_FORMATS,
+    Action,
+    Background,
+    Complexity,
+    Detail,
+    ImageModel,
+    InputFidelity,
+    Moderation,
+    OutputFormat,
+    Quality,
+    Size,
     check_choice,
     check_image_model,
     check_size,
@@ -27,43 +40,117 @@ _ORIGINAL_FIELDS = ("prompt", "model", "background", "quality")
 # The endpoints that can generate (steps.generate, steps.images_api).
 Api = Literal["responses", "images"]
 APIS: tuple[str, ...] = get_args(Api)
-# Tool options images.edit has no parameter for (the SDK's ImageEditParams), and their flags.
-IMAGES_API_LACKS = {"moderation": "--moderation", "action": "--action"}
-# Options sent as image_generation tool fields only when set: ours -> the tool's name.
-_OPTIONAL_TOOL_FIELDS = {
-    "image_model": "model",
-    "size": "size",
-    "output_compression": "output_compression",
-    "input_fidelity": "input_fidelity",
-    "moderation": "moderation",
-    "action": "action",
-    "complexity": "complexity",
-}
+Compression = Annotated[int, Field(ge=0, le=100)]
 
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """What to ask for; part of the cache key, so identical options never pay twice."""
+    """What to ask OpenAI for (the cache key: identical options never pay twice)
 
-    prompt: str | None = None
-    model: str = DEFAULT_MODEL
-    background: str = DEFAULT_BACKGROUND
-    quality: str = DEFAULT_QUALITY
-    image_model: str | None = None  # None: OpenAI's default image model
-    size: str | None = None  # None: not sent, OpenAI decides (auto)
-    output_format: str = DEFAULT_OUTPUT_FORMAT
-    output_compression: int | None = None
-    input_fidelity: str | None = None
-    moderation: str | None = None
-    action: str | None = None
-    detail: str = DEFAULT_DETAIL
+    Each field is an option's one definition (options.fields): its flow parameter, flag,
+    request field and docs row follow from it. Every field enters the fingerprint; the
+    order is the fingerprint's, so new options go last.
+    """
+
+    prompt: str | None = option(
+        None,
+        "Prompt for OpenAI; empty uses the default recreation prompt.",
+        flags=("-p", "--prompt"),
+    )
+    model: str = option(
+        DEFAULT_MODEL, "OpenAI model with the image_generation tool.", flags=("-m", "--model")
+    )
+    background: str = option(
+        DEFAULT_BACKGROUND,
+        "Background of the generated image.",
+        annotation=Background,
+        tool_field="background",
+        edit_field="background",
+    )
+    quality: str = option(
+        DEFAULT_QUALITY,
+        "Image quality setting.",
+        annotation=Quality,
+        tool_field="quality",
+        edit_field="quality",
+    )
+    image_model: str | None = option(
+        None,
+        "Image model of the image_generation tool; empty: OpenAI's default.",
+        annotation=ImageModel,
+        metavar="MODEL",
+        tool_field="model",
+        edit_field="model",  # always sent there: the default when not set (steps.images_api)
+    )
+    size: str | None = option(
+        None,
+        "auto or WIDTHxHEIGHT (multiples of 16, aspect 1:3 to 3:1); empty: OpenAI decides.",
+        annotation=Size | None,
+        tool_field="size",
+        edit_field="size",
+    )
+    output_format: str = option(
+        DEFAULT_OUTPUT_FORMAT,
+        "Format of the generated image (png and webp keep transparency).",
+        annotation=OutputFormat,
+        tool_field="output_format",
+        edit_field="output_format",
+    )
+    output_compression: int | None = option(
+        None,
+        "Compression 0-100 for webp and jpeg output; empty: OpenAI's default.",
+        annotation=Compression | None,
+        metavar="0-100",
+        tool_field="output_compression",
+        edit_field="output_compression",
+    )
+    input_fidelity: str | None = option(
+        None,
+        "How closely to keep the input's features (high or low); empty: default.",
+        annotation=InputFidelity,
+        tool_field="input_fidelity",
+        edit_field="input_fidelity",
+    )
+    moderation: str | None = option(
+        None,
+        "Moderation level of the generated image; empty: OpenAI's default (auto).",
+        annotation=Moderation | None,
+        tool_field="moderation",
+    )
+    action: str | None = option(
+        None,
+        "generate, edit or auto; empty: OpenAI decides.",
+        annotation=Action | None,
+        tool_field="action",
+    )
+    detail: str = option(
+        DEFAULT_DETAIL, "Detail level at which OpenAI reads the input images.", annotation=Detail
+    )
     # Opt-in: a model that refuses transparency gets one more try with an opaque background.
-    fallback_background: bool = False
+    fallback_background: bool = option(
+        False,
+        "If the image model cannot make transparency, make the image opaque instead of "
+        "cutting the background out locally.",
+    )
     # Which OpenAI endpoint generates: the Responses API's image tool, or the Images API
     # (steps.images_api). In the key only when not the default, as every late field.
-    api: str = "responses"
+    api: str = option(
+        "responses",
+        "OpenAI endpoint: responses (the image_generation tool, as the reference) or images "
+        "(images.edit: no main model; no moderation or action); empty: responses, or images "
+        "in batch mode.",
+        annotation=Api | None,
+        parameter_default=None,  # None: decided with batch_api (options.run)
+    )
     # Planning effort of the image model, apart from quality (low, medium, high).
-    complexity: str | None = None
+    complexity: str | None = option(
+        None,
+        "Planning effort of the image model (low, medium, high), apart from quality; "
+        "empty: the model's default.",
+        annotation=Complexity | None,
+        tool_field="complexity",
+        edit_field="complexity",
+    )
 
     @property
     def effective_prompt(self) -> str:
@@ -73,7 +160,7 @@ class GenerationOptions:
     @property
     def resolved_image_model(self) -> str:
         """The image model the request runs on: the one asked for, else the tool's default."""
-        return self.image_model or DEFAULT_IMAGE_MODEL
+        return self.image_model or default_image_model()
 
     def model_notes(self) -> list[str]:
         """Refuse what the image model cannot take (options.capabilities); notes to show."""
@@ -138,23 +225,33 @@ class GenerationOptions:
             raise InvalidOptionsError(f"api must be one of {', '.join(APIS)}, got {self.api!r}")
         if self.api != "images":
             return
-        for option, flag in IMAGES_API_LACKS.items():
-            if getattr(self, option) is not None:
+        for lacking in images_api_lacks():
+            if getattr(self, lacking.name) is not None:
                 raise InvalidOptionsError(
-                    f"The Images API has no {option} (the image_generation tool does): drop "
-                    f"{flag}, or use --api responses"
+                    f"The Images API has no {lacking.name} (the image_generation tool does): "
+                    f"drop {lacking.flags[-1]}, or use --api responses"
                 )
 
+    def sent_as(self, kind: Literal["tool_field", "edit_field"]) -> dict[str, Any]:
+        """The options set that the tool (or images.edit) has a field for, by that name."""
+        sent: dict[str, Any] = {}
+        for each in options_of(GenerationOptions):
+            value = getattr(self, each.name)
+            name = getattr(each.spec, kind)
+            if name and value is not None:
+                sent[name] = value
+        return sent
+
     def tool(self) -> dict[str, Any]:
-        """The image_generation tool as sent: the fields we always set, then the ones set."""
-        tool: dict[str, Any] = {
-            "type": "image_generation",
-            "background": self.background,
-            "quality": self.quality,
-            "output_format": self.output_format,
-        }
-        for ours, theirs in _OPTIONAL_TOOL_FIELDS.items():
-            value = getattr(self, ours)
-            if value is not None:
-                tool[theirs] = value
-        return tool
+        """The image_generation tool as sent: ``type``, then every option set that has a
+        tool field (background, quality and output_format always are)."""
+        return {"type": "image_generation", **self.sent_as("tool_field")}
+
+
+def images_api_lacks() -> list[Option]:
+    """The tool's options images.edit has no parameter for (the SDK's ImageEditParams)."""
+    return [
+        each
+        for each in options_of(GenerationOptions)
+        if each.spec.tool_field and not each.spec.edit_field
+    ]

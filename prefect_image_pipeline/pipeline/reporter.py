@@ -1,8 +1,9 @@
 """The words of a run: the step-by-step lines of one image and the progress of a batch.
 
-Where they go is chosen by the caller: the run log by default (visible in the UI), the
-terminal under the CLI (``reporting_to``/``progress_to``). ``StepReporter`` owns every
-line, so the pipeline itself reads as its steps.
+A ``Reporter`` says where they go: the run log by default (visible in the UI), the
+terminal under the CLI. The run that owns one makes it current for its duration
+(``Reporter.active``); ``report`` and ``report_progress`` speak through the current one.
+``StepReporter`` owns every line of one image, so the pipeline itself reads as its steps.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from prefect.exceptions import MissingContextError
@@ -26,7 +28,10 @@ if TYPE_CHECKING:
     from prefect_image_pipeline.steps.load import LoadedImage
     from prefect_image_pipeline.steps.references import PreparedReferences
 
-Reporter = Callable[[str], None]
+# One line of a run's output.
+Say = Callable[[str], None]
+# (finished so far, total, input, status, public URL or error)
+ProgressReporter = Callable[[int, int, str, str, str], None]
 
 
 def _image_model_line(options: GenerationOptions) -> str:
@@ -34,12 +39,8 @@ def _image_model_line(options: GenerationOptions) -> str:
     return f"{options.resolved_image_model}{default}"
 
 
-# (finished so far, total, input, status, public URL or error)
-ProgressReporter = Callable[[int, int, str, str, str], None]
-
-
 def log_to_run_logger(line: str) -> None:
-    """Default reporter: the line becomes an INFO log of the current run (visible in the UI)."""
+    """Default ``say``: the line becomes an INFO log of the current run (visible in the UI)."""
     try:
         get_run_logger().info(line.strip())
     except MissingContextError:
@@ -47,46 +48,59 @@ def log_to_run_logger(line: str) -> None:
 
 
 def log_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
-    """Default progress reporter: one log line per finished image."""
+    """Default progress: one log line per finished image."""
     log_to_run_logger(f"[{done}/{total}] {status}: {image} {detail}")
 
 
-# Process-wide on purpose: the CLI routes every line of the run it started to the terminal,
-# including lines from the batch's image threads.
-_reporter: Reporter = log_to_run_logger
-_progress: ProgressReporter = log_progress
+@dataclass(frozen=True)
+class Reporter:
+    """Where one run's words go: its lines (``say``) and its per-image ``progress``."""
+
+    say: Say = log_to_run_logger
+    progress: ProgressReporter = log_progress
+
+    @contextmanager
+    def active(self) -> Iterator[Reporter]:
+        """This reporter is the current one for the block (this thread and what it starts)."""
+        token = _current.set(self)
+        try:
+            yield self
+        finally:
+            _current.reset(token)
+
+
+_RUN_LOG = Reporter()  # frozen: one default shared by every context
+# A ContextVar, not a flow parameter (those are stored); Prefect copies it into task threads.
+_current: ContextVar[Reporter] = ContextVar("image_pipeline_reporter", default=_RUN_LOG)
+
+
+def current_reporter() -> Reporter:
+    """The reporter of the run this code belongs to (the run log when none was set)."""
+    return _current.get()
 
 
 def report(line: str) -> None:
-    """Send one progress line to the active reporter."""
-    _reporter(line)
-
-
-@contextmanager
-def reporting_to(reporter: Reporter) -> Iterator[None]:
-    """Route progress lines to ``reporter`` for the duration of the block."""
-    global _reporter
-    previous, _reporter = _reporter, reporter
-    try:
-        yield
-    finally:
-        _reporter = previous
+    """Send one line to the current reporter."""
+    current_reporter().say(line)
 
 
 def report_progress(done: int, total: int, image: str, status: str, detail: str) -> None:
-    """Tell the active progress reporter that one more image finished."""
-    _progress(done, total, image, status, detail)
+    """Tell the current reporter that one more image finished."""
+    current_reporter().progress(done, total, image, status, detail)
 
 
 @contextmanager
-def progress_to(reporter: ProgressReporter) -> Iterator[None]:
-    """Route per-image progress to ``reporter`` for the duration of the block."""
-    global _progress
-    previous, _progress = _progress, reporter
-    try:
+def reporting_to(say: Say) -> Iterator[None]:
+    """The current reporter, its lines going to ``say``, for the duration of the block."""
+    with replace(current_reporter(), say=say).active():
         yield
-    finally:
-        _progress = previous
+
+
+@contextmanager
+def progress_to(progress: ProgressReporter) -> Iterator[None]:
+    """The current reporter, its per-image progress going to ``progress``, for the block."""
+    with replace(current_reporter(), progress=progress).active():
+        yield
 
 
 _REFERENCE_KINDS = {"url": "URL, fetched by OpenAI", "data": "inlined", "file_id": "file id"}
@@ -96,7 +110,7 @@ _REFERENCE_KINDS = {"url": "URL, fetched by OpenAI", "data": "inlined", "file_id
 class StepReporter:
     """The reference's step-by-step lines for one image (offline runs say so)."""
 
-    say: Reporter
+    say: Say
     offline: bool
 
     def loading(self, source: ImageInput) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from prefect_image_pipeline.cache.storage import check_cache_block
 from prefect_image_pipeline.options.generation import GenerationOptions
-from prefect_image_pipeline.options.parameters import generation_parameters
+from prefect_image_pipeline.options.run import RunOptions
 from prefect_image_pipeline.pipeline.targets import (
     GeneratorTarget,
     StoreTarget,
@@ -43,46 +40,38 @@ class PipelineRequest:
     strict_checks: bool = False  # a flagged output fails instead of being published
 
 
-def generation_options(parameters: Mapping[str, Any]) -> GenerationOptions:
-    """The options among ``parameters`` (named as in options.parameters), checked."""
-    names = inspect.signature(generation_parameters).parameters
-    values = {n: parameters[n] for n in names if n in parameters}
-    if values.get("api") is None:  # the Batch API's documented image endpoint is images.edit
-        values["api"] = "images" if parameters.get("batch_api") else "responses"
-    return GenerationOptions(**values).check()
-
-
 def resolve_request(
-    parameters: Mapping[str, Any], main_input: str = "", pacing_key: str | None = None
+    run: RunOptions, main_input: str = "", pacing_key: str | None = None
 ) -> PipelineRequest:
-    """The request a flow's shared parameters describe (options.parameters defines them).
+    """The request a run's options describe, its generation options checked.
 
-    Fails fast, before any image is touched, on a missing OpenAI key or an unreadable
-    bucket block. ``offline`` and ``keep_temp`` default to False where a flow has none.
+    Fails fast, before any image is touched, on options that cannot work, a missing OpenAI
+    key or an unreadable bucket block.
     """
-    offline = bool(parameters.get("offline", False))
-    options = generation_options(parameters)
+    options = run.generation.check()
     load_price_table(settings().prices_file)  # a bad price file fails now, not after paying
-    generator = resolve_generator_target(offline, parameters["openai_credentials_block"])
-    store = resolve_store_target(offline=offline, s3_bucket_block=parameters["s3_bucket_block"])
-    mask = parameters.get("mask")
+    offline = run.output.offline
+    credentials = run.credentials
+    generator = resolve_generator_target(offline, credentials.openai_credentials_block)
+    store = resolve_store_target(offline=offline, s3_bucket_block=credentials.s3_bucket_block)
+    mask = run.references.mask
     # Honoured offline too: the generator kind is part of every key, so offline records
     # never answer a real request.
-    cache_block = parameters.get("cache_block") or settings().cache_block
+    cache_block = credentials.cache_block or settings().cache_block
     if cache_block:
         check_cache_block(cache_block)  # a wrong name fails now, not after paying
     return PipelineRequest(
         options=options,
-        s3_prefix=parameters["s3_prefix"],
+        s3_prefix=run.output.s3_prefix,
         generator=generator,
         store=store,
-        keep_temp=bool(parameters.get("keep_temp", False)),
+        keep_temp=run.output.keep_temp,
         references=prepare_references(
-            parameters.get("reference_images") or [], main_input, store.s3_client
+            run.references.reference_images or [], main_input, store.s3_client
         ),
         mask=prepare_mask(mask, store.s3_client) if mask else None,
         cache_block=cache_block,
-        images_per_minute=parameters.get("images_per_minute"),
+        images_per_minute=run.pacing.images_per_minute,
         pacing_key=pacing_key,
-        strict_checks=bool(parameters.get("strict_checks", False)),
+        strict_checks=run.checks.strict_checks,
     )

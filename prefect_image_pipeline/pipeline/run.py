@@ -1,11 +1,13 @@
 """One image through the steps, shared by the single-image and batch flows.
 
-load -> encode -> generate -> upload, then cleanup of what this image left in the
-working directory. Runs inside a flow or a task. In the single-image flow every step is a
-Prefect task. In a batch (``inline_local_steps``) the steps that only touch local disk
-(encode, save, cleanup, loading a local file) are plain calls in the image's thread: they
-cannot fail transiently, so retries and caching buy nothing, while each extra task run
-costs ~15 ms of worker CPU and ~70 ms of Prefect-server CPU (docs/benchmarks.md).
+load -> encode -> generate -> upload, then one cleanup of what this image left in the
+working directory (and the directory itself, when the run made it). Runs inside a flow or
+a task. In the single-image flow every step is a Prefect task, named for its step and its
+input ("encode logo.png"), and the run ends with its result artifact. In a batch
+(``inline_local_steps``) the steps that only touch local disk (encode, save, cleanup,
+loading a local file) are plain calls in the image's thread: they cannot fail
+transiently, so retries and caching buy nothing, while each extra task run costs ~15 ms
+of worker CPU and ~70 ms of Prefect-server CPU (docs/benchmarks.md).
 Generate, upload and remote loads stay cached, retrying tasks.
 """
 
@@ -21,7 +23,8 @@ from prefect_image_pipeline.cache.storage import with_cache
 from prefect_image_pipeline.checks.review import FlaggedOutputError, Review, review_output
 from prefect_image_pipeline.inputs import ImageInput, parse_input
 from prefect_image_pipeline.pacing.schedule import paced_at
-from prefect_image_pipeline.pipeline.reporter import Reporter, StepReporter
+from prefect_image_pipeline.pipeline.artifact import publish_result
+from prefect_image_pipeline.pipeline.reporter import Say, StepReporter
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.pipeline.tasks import (
     cleanup_task,
@@ -86,7 +89,7 @@ class _Steps:
         return load(source, self.work_dir, self.request.store, label=source.name)
 
     def encode(self, loaded: LoadedImage) -> EncodedImage:
-        return encode_loaded(loaded) if self.inline else encode_task(loaded)
+        return encode_loaded(loaded) if self.inline else encode_task(loaded, label=loaded.name)
 
     def generate(
         self, encoded: EncodedImage, source: ImageInput, label: str
@@ -120,73 +123,88 @@ class _Steps:
         )
         return CostEstimate.free(saved_usd=paid.usd) if cached else paid
 
-    def save(self, generated: GeneratedImage) -> SavedImage:
+    def save(self, generated: GeneratedImage, name: str) -> SavedImage:
         if self.inline:
             return save_generated(generated, self.work_dir)
-        return save_task(generated, self.work_dir)
+        return save_task(generated, self.work_dir, label=name)
 
     def upload(self, saved: SavedImage, name: str) -> PublishedImage:
         filename = output_filename(f"generated_{name}", saved.extension)
         upload = with_cache(retrying(upload_task), self.request.cache_block)
         return upload(saved, filename, self.request.s3_prefix, self.request.store, label=name)
 
-    def cleanup(self, paths: list[str]) -> None:
+    def cleanup(self, paths: list[str], name: str) -> None:
         if self.inline:
             cleanup_temp_files(*paths)
         else:
-            cleanup_task(paths)
+            cleanup_task(paths, label=name)
 
 
 def run_pipeline(
     image: str,
     request: PipelineRequest,
     work_dir: Path,
-    say: Reporter = _silent,
+    say: Say = _silent,
     inline_local_steps: bool = False,
+    *,
+    remove_work_dir: bool = False,
+    artifact: bool = False,
 ) -> ProcessedImage:
-    """Process one image; temporary files are removed however it ends (unless keep_temp)."""
+    """Process one image; temporary files are removed however it ends (unless keep_temp).
+
+    The one-image flow passes ``remove_work_dir`` when it made ``work_dir`` (removed in the
+    same cleanup, after the files in it) and ``artifact`` for the run's result artifact.
+    """
+    source = parse_input(image)  # the flows refuse an unusable input before making work_dir
     steps = _Steps(request=request, work_dir=str(work_dir), inline=inline_local_steps)
     report = StepReporter(say, offline=request.generator.offline)
-    # EAGER persists each step's cached result as the step ends (not when an enclosing
-    # transaction or task finishes), so a crash right after an upload never costs a
-    # second generation or a second object.
-    with (
-        transaction(commit_mode=CommitMode.EAGER),
-        paced_at(request.images_per_minute, request.pacing_key),
-    ):
-        return _run_steps(parse_input(image), steps, report)
-
-
-def _run_steps(source: ImageInput, steps: _Steps, report: StepReporter) -> ProcessedImage:
-    temporary: list[str] = []
+    temporary: list[str] = []  # what the steps leave on disk, as it appears
     try:
-        report.loading(source)
-        loaded = steps.load(source)
-        if loaded.temporary:
-            temporary.append(loaded.path)
-        report.loaded(loaded)
-        encoded = steps.encode(loaded)
-
-        report.generating(steps.request.options)
-        report.references(steps.request.references, source)
-        generated, cached = steps.generate(encoded, source, label=loaded.name)
-        cost = steps.price(generated, cached)
-        report.generated(generated, cached)
-        review = review_output(loaded.path, generated.png, steps.request.options)
-        report.checked(review.checks)
-        if review.checks.flags and steps.request.strict_checks:
-            raise FlaggedOutputError(source.raw, review, cost)
-        saved = steps.save(generated)
-        temporary.append(saved.path)
-
-        report.uploading()
-        published = steps.upload(saved, loaded.name)
-        report.uploaded()
+        # EAGER persists each step's cached result as the step ends (not when an enclosing
+        # transaction or task finishes), so a crash right after an upload never costs a
+        # second generation or a second object.
+        with (
+            transaction(commit_mode=CommitMode.EAGER),
+            paced_at(request.images_per_minute, request.pacing_key),
+        ):
+            processed = _run_steps(source, steps, report, temporary)
     finally:
-        if steps.request.keep_temp:
-            report.kept(Path(steps.work_dir))
-        elif temporary:
-            steps.cleanup(temporary)
+        # One cleanup however the run ends: the files first, then the directory made for them.
+        if request.keep_temp:
+            report.kept(work_dir)
+        elif temporary or remove_work_dir:
+            steps.cleanup([*temporary, *([str(work_dir)] if remove_work_dir else [])], source.name)
+    if artifact:
+        publish_result(processed)
+    return processed
+
+
+def _run_steps(
+    source: ImageInput, steps: _Steps, report: StepReporter, temporary: list[str]
+) -> ProcessedImage:
+    """The steps; what they leave on disk is added to ``temporary`` as it appears."""
+    report.loading(source)
+    loaded = steps.load(source)
+    if loaded.temporary:
+        temporary.append(loaded.path)
+    report.loaded(loaded)
+    encoded = steps.encode(loaded)
+
+    report.generating(steps.request.options)
+    report.references(steps.request.references, source)
+    generated, cached = steps.generate(encoded, source, label=loaded.name)
+    cost = steps.price(generated, cached)
+    report.generated(generated, cached)
+    review = review_output(loaded.path, generated.png, steps.request.options)
+    report.checked(review.checks)
+    if review.checks.flags and steps.request.strict_checks:
+        raise FlaggedOutputError(source.raw, review, cost)
+    saved = steps.save(generated, loaded.name)
+    temporary.append(saved.path)
+
+    report.uploading()
+    published = steps.upload(saved, loaded.name)
+    report.uploaded()
     return ProcessedImage(
         input=source.raw,
         s3_url=published.s3_url,

@@ -70,6 +70,8 @@ def _with_retries(step: Task[Any, Any], retries: int, base_delay: float) -> Task
     )
 
 
+# Every task run is named for its step and its input ("encode logo.png"), so one image's
+# run reads as the pipeline in the UI and a batch's runs can be told apart.
 @task(name="load", task_run_name="load {label}")
 def load_task(
     source: ImageInput, work_dir: str, store: StoreTarget, label: str = "image"
@@ -81,8 +83,8 @@ def load_task(
     return loaded
 
 
-@task(name="encode")
-def encode_task(loaded: LoadedImage) -> EncodedImage:
+@task(name="encode", task_run_name="encode {label}")
+def encode_task(loaded: LoadedImage, label: str = "image") -> EncodedImage:
     """Check the bytes are an image and build the data URL (never logged)."""
     encoded = encode_loaded(loaded)
     get_run_logger().info("Encoded %s (%s bytes)", encoded.mime_type, encoded.size)
@@ -91,8 +93,8 @@ def encode_task(loaded: LoadedImage) -> EncodedImage:
 
 @task(
     name="generate",
-    # Named after the input, so a batch's runs can be told apart in the UI; ``label``
-    # is not part of the cache key (the same bytes under another name are not paid twice).
+    # ``label`` is not part of the cache key (the same bytes under another name are not
+    # paid twice).
     task_run_name="generate {label}",
     cache_policy=GENERATION_CACHE,
     persist_result=True,
@@ -118,8 +120,8 @@ def generate_task(
     return generated
 
 
-@task(name="save")
-def save_task(generated: GeneratedImage, work_dir: str) -> SavedImage:
+@task(name="save", task_run_name="save {label}")
+def save_task(generated: GeneratedImage, work_dir: str, label: str = "image") -> SavedImage:
     """Write the generated PNG to the working directory."""
     return save_generated(generated, work_dir)
 
@@ -148,9 +150,9 @@ def upload_task(
     return published
 
 
-@task(name="cleanup")
-def cleanup_task(paths: list[str]) -> int:
-    """Remove temporary files and directories; never fails the run."""
+@task(name="cleanup", task_run_name="cleanup {label}")
+def cleanup_task(paths: list[str], label: str = "image") -> int:
+    """Remove temporary files, then directories (in ``paths`` order); never fails the run."""
     removed = cleanup_temp_files(*paths)
     get_run_logger().info("Removed %s temporary path(s)", removed)
     return removed

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from prefect_image_pipeline.options.capabilities import DEFAULT_IMAGE_MODEL
+from prefect_image_pipeline.options.capabilities import default_image_model
 from prefect_image_pipeline.pricing.table import PRICES_VARIABLE, PriceTable
 from prefect_image_pipeline.steps.usage import TokenUsage
 
@@ -100,7 +100,7 @@ def _estimate(
     assumed = None
     if usage.image_tool_reported:
         if image_model is None:
-            image_model = assumed = DEFAULT_IMAGE_MODEL  # the tool's default, as the SDK says
+            image_model = assumed = default_image_model()  # the tool's default, as the SDK says
         items += _image_tool_items(usage, image_model, table, batch)
     usd, missing = 0.0, []
     for model, kind, tokens in items:

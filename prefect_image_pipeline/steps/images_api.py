@@ -22,7 +22,6 @@ import openai
 
 from prefect_image_pipeline.edges.openai.errors import translate_openai_error
 from prefect_image_pipeline.errors import ImageGenerationError, InvalidOptionsError
-from prefect_image_pipeline.options.capabilities import DEFAULT_IMAGE_MODEL
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.steps.encode import EncodedImage, detect_mime_type, sha256_hex
 from prefect_image_pipeline.steps.generate import GeneratedImage
@@ -42,17 +41,11 @@ def _part(name: str, data_url: str) -> tuple[str, bytes, str]:
 def edit_fields(options: GenerationOptions) -> dict[str, Any]:
     """What ``images.edit`` takes besides its images: the same in a multipart call and in
     a Batch API line's JSON (prefect_image_pipeline.batch_api.lines)."""
-    fields: dict[str, Any] = {
+    return {
         "prompt": options.effective_prompt,
-        "model": options.image_model or DEFAULT_IMAGE_MODEL,
-        "background": options.background,
-        "quality": options.quality,
-        "output_format": options.output_format,
+        **options.sent_as("edit_field"),
+        "model": options.resolved_image_model,
     }
-    for name in ("size", "output_compression", "input_fidelity", "complexity"):
-        if getattr(options, name) is not None:
-            fields[name] = getattr(options, name)
-    return fields
 
 
 def images_arguments(

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
 from prefect_image_pipeline.edges.http.download import download_image_from_url, too_large
+from prefect_image_pipeline.edges.s3.objects import (
+    ObjectTooLargeError,
+    S3Error,
+    get_bytes,
+    is_missing,
+)
 from prefect_image_pipeline.errors import (
     ImageNotFoundError,
     InvalidImageError,
@@ -25,7 +29,7 @@ from prefect_image_pipeline.settings.config import DEFAULT_DOWNLOAD_TIMEOUT, set
 from prefect_image_pipeline.steps.encode import sha256_hex
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from prefect_image_pipeline.edges.s3.objects import S3Client
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,16 @@ def read_s3_object(source: ImageInput, client: S3Client, max_bytes: int) -> byte
     bucket, key = source.bucket_and_key
     uri = source.location
     try:
-        response = client.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "404"):
+        data = get_bytes(client, bucket, key, max_bytes=max_bytes)
+    except S3Error as exc:
+        if is_missing(exc):
             raise ImageNotFoundError(f"Image object not found: {uri}; check the key") from exc
         raise
-    size = response.get("ContentLength", 0)
-    if size > max_bytes:
-        response["Body"].close()
+    except ObjectTooLargeError as exc:
         raise InvalidImageError(
-            f"Image too large: {uri} is {size} bytes (limit {max_bytes}); "
+            f"Image too large: {uri} is {exc.size} bytes (limit {max_bytes}); "
             "shrink it or raise IMAGE_PIPELINE_MAX_IMAGE_BYTES"
-        )
-    data = response["Body"].read()
+        ) from None
     if not data:
         raise InvalidImageError(f"Image is empty: {uri} has 0 bytes")
     return data

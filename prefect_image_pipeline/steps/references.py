@@ -34,7 +34,7 @@ from prefect_image_pipeline.steps.load import load_image_from_path, read_s3_obje
 from prefect_image_pipeline.urls import redact_url
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from prefect_image_pipeline.edges.s3.objects import S3Client
 
 logger = logging.getLogger(__name__)
 

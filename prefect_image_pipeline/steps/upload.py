@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
+from prefect_image_pipeline.edges.s3.objects import put_bytes
 from prefect_image_pipeline.errors import InvalidImageSourceError
 from prefect_image_pipeline.formats import sniff_mime_type
 from prefect_image_pipeline.steps.encode import sha256_hex
 from prefect_image_pipeline.steps.generate import GeneratedImage
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from prefect_image_pipeline.edges.s3.objects import S3Client
 
 CONTENT_TYPE = "image/png"  # when the bytes name no format we know
 CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -153,9 +154,7 @@ class S3ObjectStore:
         return self._put(key, data, content_type, "no-cache")
 
     def _put(self, key: str, data: bytes, mime: str, cache_control: str) -> PublishedImage:
-        self._client.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType=mime, CacheControl=cache_control
-        )
+        put_bytes(self._client, self.bucket, key, data, mime, cache_control)
         return PublishedImage(
             s3_url=f"s3://{self.bucket}/{key}",
             public_url=s3_public_url(

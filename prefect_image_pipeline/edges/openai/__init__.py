@@ -1,1 +1,2 @@
-"""OpenAI: the client a run uses, its HTTP transport with the 429 gate, and its errors."""
+"""OpenAI: the client a run uses, its HTTP transport (held at
+pacing.cooldown's 429 gate), and its errors."""

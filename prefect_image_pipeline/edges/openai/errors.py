@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openai
 
-from prefect_image_pipeline.edges.openai.transport import retry_after_seconds
 from prefect_image_pipeline.errors import ImageGenerationError
+from prefect_image_pipeline.pacing.cooldown import retry_after_seconds
 
 TRANSPARENCY_REFUSED = "Transparent background is not supported"
 

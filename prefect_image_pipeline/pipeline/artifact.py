@@ -1,0 +1,81 @@
+"""The result artifact of a one-image run: the row a batch's previews show for each image.
+
+Source beside result as embedded thumbnails (checks.thumbnails), the checks, the cost and
+the public link. The cells are made here so a batch's previews (batch.artifacts) and a
+one-image run show an image the same way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+from uuid import UUID
+
+from prefect.artifacts import create_markdown_artifact
+
+from prefect_image_pipeline.inputs import parse_input
+
+if TYPE_CHECKING:
+    from prefect_image_pipeline.checks.review import Review
+    from prefect_image_pipeline.pipeline.run import ProcessedImage
+    from prefect_image_pipeline.pricing import CostEstimate
+
+RESULT_KEY = "process-image-result"
+PREVIEW_HEADER = [
+    "| Status / error | Source | Result | Checks | Cost | Input |",
+    "|---|---|---|---|---|---|",
+]
+
+
+def checks_cell(review: Review | None) -> str:
+    """The flags of an output, ``ok`` when none, empty when it was never checked."""
+    if review is None:
+        return ""
+    return ", ".join(review.checks.flags) or "ok"
+
+
+def cost_cell(cost: CostEstimate | None) -> str:
+    """``$0.0123``, or empty when unknown."""
+    return "" if cost is None or cost.usd is None else f"${cost.usd:.4f}"
+
+
+def _thumb(url: str | None, label: str) -> str:
+    return f"![{label}]({url})" if url else "—"
+
+
+def preview_row(
+    status: str,
+    error: str | None,
+    review: Review | None,
+    cost: CostEstimate | None,
+    shown: str,
+    public_url: str | None,
+) -> str:
+    """One image's row of the previews table (``PREVIEW_HEADER``)."""
+    cells = [
+        f"**{status}**" + (f": {error}" if error else ""),
+        _thumb(review.source_thumbnail if review else None, "source"),
+        _thumb(review.result_thumbnail if review else None, "result"),
+        checks_cell(review),
+        cost_cell(cost),
+        shown if not public_url else f"[{shown}]({public_url})",
+    ]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def result_markdown(processed: ProcessedImage) -> str:
+    """The one-image run's result: a title, then its row as a batch's previews show it."""
+    source = parse_input(processed.input)  # shown without a URL's password or signature
+    flagged = processed.review is not None and processed.review.flagged
+    title = f"# Uploaded {source.name}" + (", flagged by the checks" if flagged else "")
+    row = preview_row(
+        "uploaded", None, processed.review, processed.cost, source.shown, processed.public_url
+    )
+    return "\n".join([title, "", *PREVIEW_HEADER, row])
+
+
+def publish_result(processed: ProcessedImage, key: str = RESULT_KEY) -> UUID:
+    """The one-image run's result as a markdown artifact of the current run; its id."""
+    description = processed.cost.describe() if processed.cost else "Uploaded"
+    return cast(
+        UUID, create_markdown_artifact(result_markdown(processed), key=key, description=description)
+    )
