@@ -77,7 +77,7 @@ def _run(groups: list[list[str]], env: dict[str, str], extra: list[str], work: P
                 [
                     sys.executable,
                     "-m",
-                    "prefect_image_pipeline.cli.main",
+                    "prefect_image_pipeline.cli",
                     *inputs,
                     "--concurrency",
                     "8",

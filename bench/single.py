@@ -58,9 +58,7 @@ FROM_DIRS = ("project-root", "flows-project", "checkout-copy")
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("process-image")
     return (
-        [str(script)]
-        if script.exists()
-        else [sys.executable, "-m", "prefect_image_pipeline.cli.main"]
+        [str(script)] if script.exists() else [sys.executable, "-m", "prefect_image_pipeline.cli"]
     )
 
 

@@ -23,7 +23,7 @@ os.environ.update(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "IMAGE_PIPELINE_RETRY_DELAY_SECONDS": "0.02",
         # Never join (or start) a developer's background Prefect server; the tests of it
-        # (test_local_server.py) give each process its own PREFECT_HOME and unset this.
+        # (e2e/test_local_server.py) give each process its own PREFECT_HOME and unset this.
         "IMAGE_PIPELINE_EPHEMERAL_SERVER": "1",
         # No warm process (prefect_image_pipeline.cli.warm) unless a test asks: each would outlive its run by
         # seconds and decide, by timing, which way the next run goes.
@@ -41,7 +41,11 @@ os.environ.update(
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
-from prefect.context import refresh_global_settings_context  # noqa: E402
+from prefect.context import (  # noqa: E402
+    SettingsContext,
+    get_settings_context,
+    refresh_global_settings_context,
+)
 from prefect.settings import (  # noqa: E402
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_RESULTS_LOCAL_STORAGE_PATH,
@@ -60,6 +64,46 @@ from tests.prefect_server import free_port  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which it completes
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first (a raised timeout marks them, then the slow ones), the rest in
+    their order: pytest-xdist hands tests out in this order, so the last minutes are short
+    tests shared by both workers rather than one end-to-end test with the other idle.
+
+    With ``--dist loadgroup``, also make sure each test of an ``xdist_group`` carries the
+    group in its node id, which is how the controller sends a group to one worker."""
+
+    def longest_first(item: pytest.Item) -> tuple[float, bool]:
+        timeout = item.get_closest_marker("timeout")
+        allowed = float(timeout.args[0]) if timeout is not None and timeout.args else 0.0
+        return (-allowed, item.get_closest_marker("slow") is None)
+
+    items.sort(key=longest_first)
+    if getattr(config.option, "loadgroup", False):  # a pytest-xdist worker under loadgroup
+        _name_groups_in_node_ids(items)
+
+
+def _name_groups_in_node_ids(items: list[pytest.Item]) -> None:
+    """pytest-xdist (3.8) appends "@group" by setting ``Item._nodeid``; pytest 9.2 builds the
+    node id from ``Item._id`` instead, so the suffix is lost and a group's tests are spread
+    over the workers (test_warm.py's then fail). Append it where it is missing; fail loudly
+    if that no longer takes rather than let a group be split without anyone knowing."""
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if not names:
+            continue
+        suffix = "@" + "_".join(sorted(names))
+        if not item.nodeid.endswith(suffix):
+            from _pytest.nodeid import NodeId  # pytest >= 9.2, where the suffix gets lost
+
+            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]
+        if not item.nodeid.endswith(suffix):
+            raise pytest.UsageError(f"{item.nodeid}: its xdist_group is not in its node id")
 
 
 @pytest.fixture(scope="session")
@@ -141,9 +185,20 @@ def prefect_servers_under(root: str) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def isolated_results(prefect_api_url: str, tmp_path: Path) -> Iterator[Path]:
-    """Fresh result storage (hence a cold cache) for every test."""
+    """Fresh result storage (hence a cold cache) for every test.
+
+    The session's settings with that one value changed, entered as temporary_settings
+    enters its own: a copy takes well under a millisecond, where temporary_settings
+    validates the settings again from every source (60-80 ms, each of ~600 tests).
+    """
     results = tmp_path / "results"
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results}):
+    context = get_settings_context()
+    settings = context.settings
+    storage = settings.results.model_copy(update={"local_storage_path": results})
+    with SettingsContext(
+        profile=context.profile, settings=settings.model_copy(update={"results": storage})
+    ):
+        assert PREFECT_RESULTS_LOCAL_STORAGE_PATH.value() == results
         yield results
 
 
@@ -167,9 +222,14 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def homes(tmp_path: Path) -> Iterator[Callable[[str], LocalHome]]:
-    """PREFECT_HOMEs with no API configured, as a user's terminal has (tests.local_home)."""
-    yield from home_maker(tmp_path)
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], LocalHome]]:
+    """PREFECT_HOMEs with no API configured, as a user's terminal has (tests.local_home).
+
+    In a short folder of the session's temp root rather than the test's tmp_path: the warm
+    process's socket path must stay under 100 characters (cli/warm/client.py), and under
+    pytest-xdist a tmp_path like .../popen-gw0/test_the_next_run_goes_through0 is too long.
+    """
+    yield from home_maker(tmp_path_factory.mktemp("homes"))
 
 
 @pytest.fixture(scope="session")
@@ -202,16 +262,22 @@ class S3Env:
         return body.read()  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="session")
+def moto_client(moto_endpoint: str) -> object:
+    """A boto3 S3 client of moto, for the tests' own look at the buckets (one for the
+    session: each new client loads botocore's service model again)."""
+    return boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint)
+
+
 @pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Env:
+def s3(moto_endpoint: str, moto_client: object, monkeypatch: pytest.MonkeyPatch) -> S3Env:
     """ARTIFACTS_BUCKET set to a new, empty bucket on moto."""
     bucket = f"test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
-    client = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint)
-    client.create_bucket(Bucket=bucket)
-    return S3Env(endpoint=moto_endpoint, bucket=bucket, client=client)
+    moto_client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    return S3Env(endpoint=moto_endpoint, bucket=bucket, client=moto_client)
 
 
 @pytest.fixture
@@ -245,7 +311,7 @@ def s3_faults(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3FaultPro
         yield proxy
 
 
-# For the tests of the fakes themselves (tests/test_fake_*.py).
+# For the tests of the fakes themselves (tests/integration/test_fake_*.py).
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAIServer]:
     """A fake OpenAI server of the test's own, keyed with tests.fake_clients.API_KEY."""

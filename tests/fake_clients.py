@@ -1,4 +1,4 @@
-"""Clients and fixtures for the tests of the fakes themselves (tests/test_fake_*.py)."""
+"""Clients and fixtures for the tests of the fakes themselves (tests/integration/test_fake_*.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fault-injection scenarios run by tests/test_reliability.py, one function per fault.
+"""The fault-injection scenarios run by tests/integration/test_reliability.py, one function per fault.
 
 Each scenario injects one fault at an edge, over its real protocol: the image server
 (tests/fakes/http_server.py, flaky_http.py), the fake Responses API (openai_server.py)
@@ -36,8 +36,7 @@ from tests.fakes.flaky_http import FlakyImageServer, TrickleServer
 from tests.fakes.http_server import ImageHTTPServer
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.fakes.s3_faults import S3Fault, S3FaultProxy
-from tests.images import logo, open_image
-from tests.test_validation import animated_gif, large_blank_png
+from tests.images import animated_gif, large_blank_png, logo, open_image
 
 Outcome = Literal["survived", "refused"]
 # Exceptions that carry a reason a person can act on; anything else (AttributeError,

@@ -34,3 +34,18 @@ def open_image(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def animated_gif(frames: int = 3) -> bytes:
+    """An 8x8 GIF of ``frames`` frames (one frame: a still GIF)."""
+    images = [Image.new("RGB", (8, 8), (80 * n % 256, 0, 255 - n)) for n in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=100)
+    return out.getvalue()
+
+
+def large_blank_png(width: int, height: int) -> bytes:
+    """A 1-bit black PNG: many pixels in a few kilobytes."""
+    out = io.BytesIO()
+    Image.new("1", (width, height)).save(out, format="PNG")
+    return out.getvalue()

@@ -1,5 +1,5 @@
 """A PREFECT_HOME with no API configured, as a user's terminal has: for the tests of the
-background server (test_local_server.py) and of the warm process (test_warm.py)."""
+background server (e2e/test_local_server.py) and of the warm process (e2e/test_warm.py)."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ def test_ctrl_c_exits_130(
     env = cli_env()
     env["IMAGE_PIPELINE_OPENAI_MAX_RETRIES"] = "0"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect_image_pipeline.cli.main", "-i", str(SAMPLE)],
+        [sys.executable, "-m", "prefect_image_pipeline.cli", "-i", str(SAMPLE)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

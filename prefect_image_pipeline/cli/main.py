@@ -209,9 +209,3 @@ def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object
     say()
     say("✓ Submitted to OpenAI's Batch API." if report.submitted else "✓ Processing complete!")
     return EXIT_OK, flow_run_id
-
-
-if __name__ == "__main__":
-    from prefect_image_pipeline.cli.process import console_main
-
-    console_main()

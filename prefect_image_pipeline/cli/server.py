@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
     """--ephemeral-server, --server-status and --stop-server."""
-    server = parser.add_argument_group("Prefect server (see README: What runs in the background)")
+    server = parser.add_argument_group("Prefect server (docs/background.md)")
     server.add_argument(
         "--ephemeral-server",
         action="store_true",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 from prefect_image_pipeline.errors import InvalidOptionsError
 from prefect_image_pipeline.options.capabilities import check_for_model, default_image_model
@@ -22,9 +23,6 @@ from prefect_image_pipeline.options.sdk import (
     OutputFormat,
     Quality,
     Size,
-    check_choice,
-    check_image_model,
-    check_size,
 )
 from prefect_image_pipeline.settings.config import (
     DEFAULT_BACKGROUND,
@@ -190,16 +188,16 @@ class GenerationOptions:
 
     def check(self) -> GenerationOptions:
         """These options, refused before any call (naming the fix) when they cannot work."""
-        try:
-            for option in ("background", "quality", "output_format", "detail"):
-                check_choice(option, getattr(self, option))
-            for option in ("input_fidelity", "moderation", "action", "complexity"):
-                if getattr(self, option) is not None:
-                    check_choice(option, getattr(self, option))
-            check_image_model(self.image_model)
-            size = None if self.size is None else check_size(self.size)
-        except ValueError as exc:
-            raise InvalidOptionsError(str(exc)) from None
+        size = self.size
+        for each in options_of(GenerationOptions):
+            value = getattr(self, each.name)
+            if value is None:
+                continue
+            try:  # the flow parameter's own type: the SDK's choices, the size rule, bounds
+                valid = _adapter(each.name).validate_python(value)
+            except ValidationError as exc:
+                raise InvalidOptionsError(_reason(each.name, exc)) from None
+            size = valid if each.name == "size" else size
         checked = replace(self, size=size)  # the size as sent: "1024X1024" -> "1024x1024"
         checked._check_api()
         checked.model_notes()
@@ -255,3 +253,39 @@ def images_api_lacks() -> list[Option]:
         for each in options_of(GenerationOptions)
         if each.spec.tool_field and not each.spec.edit_field
     ]
+
+
+def _sent_by(kind: Literal["tool_field", "edit_field"]) -> dict[str, str]:
+    return {
+        getattr(each.spec, kind): f"{each.flags[-1]} / {each.name}"
+        for each in options_of(GenerationOptions)
+        if getattr(each.spec, kind)
+    }
+
+
+# Each field of the SDK's image_generation tool and images.edit that we send, and what
+# sends it (the rest are declined in options.sdk, each with its reason).
+TOOL_FIELDS_MAPPED = {
+    "type": "always image_generation",
+    "input_image_mask": "--mask / mask",
+    **_sent_by("tool_field"),
+}
+EDIT_FIELDS_MAPPED = {
+    "image": "the input, then each --reference",
+    "prompt": "--prompt / prompt",
+    "mask": "--mask / mask",
+    **_sent_by("edit_field"),
+}
+
+
+@functools.cache  # one per option, built on first use (pydantic compiles a validator)
+def _adapter(name: str) -> TypeAdapter[Any]:
+    (each,) = [o for o in options_of(GenerationOptions) if o.name == name]
+    return TypeAdapter(each.annotation)
+
+
+def _reason(name: str, exc: ValidationError) -> str:
+    """Our own check's message (options.sdk), else pydantic's, naming the option."""
+    error = exc.errors()[0]
+    ours = error.get("ctx", {}).get("error")
+    return str(ours) if ours is not None else f"{name}: {error['msg'].lower()}"

@@ -30,33 +30,9 @@ _SDK_FIELDS: dict[str, tuple[type, str]] = {
     "detail": (ResponseInputImageParam, "detail"),
     "complexity": (ImageGeneration, "complexity"),
 }
-# Each field of the SDK's request types, and what this pipeline does with it: the option
-# (or request part) that sends it, or why it is never sent. tests/test_tool_options.py
-# fails when the SDK gains a field that is in neither.
-TOOL_FIELDS_MAPPED = {
-    "type": "always image_generation",
-    "action": "--action / action",
-    "background": "--background / background",
-    "complexity": "--complexity / complexity",
-    "input_fidelity": "--input-fidelity / input_fidelity",
-    "input_image_mask": "--mask / mask",
-    "model": "--image-model / image_model",
-    "moderation": "--moderation / moderation",
-    "output_compression": "--output-compression / output_compression",
-    "output_format": "--output-format / output_format",
-    "quality": "--quality / quality",
-    "size": "--size / size",
-}
-EDIT_FIELDS_MAPPED = {
-    "image": "the input, then each --reference",
-    "prompt": "--prompt / prompt",
-    "mask": "--mask / mask",
-    **{
-        name: flag
-        for name, flag in TOOL_FIELDS_MAPPED.items()
-        if name not in ("type", "action", "moderation", "input_image_mask")
-    },
-}
+# Each field of the SDK's request types is sent by an option (its tool_field / edit_field:
+# options.generation.TOOL_FIELDS_MAPPED) or is declined here, with the reason.
+# tests/test_capabilities.py fails when the SDK gains a field that is in neither.
 _STILL_IMAGES = "we publish still raster images (png, webp, jpeg): gif and svg output are refused"
 DECLINED = {
     "partial_images": "partial images need streaming, and OpenAI bills each partial's output "

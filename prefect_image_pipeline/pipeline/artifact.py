@@ -7,7 +7,7 @@ one-image run show an image the same way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 from uuid import UUID
 
 from prefect.artifacts import create_markdown_artifact
@@ -16,10 +16,27 @@ from prefect_image_pipeline.inputs import parse_input
 
 if TYPE_CHECKING:
     from prefect_image_pipeline.checks.review import Review
-    from prefect_image_pipeline.pipeline.run import ProcessedImage
     from prefect_image_pipeline.pricing import CostEstimate
 
 RESULT_KEY = "process-image-result"
+
+
+class Published(Protocol):
+    """What the artifact shows of a published image (pipeline.run.ProcessedImage)."""
+
+    @property
+    def input(self) -> str: ...
+
+    @property
+    def review(self) -> Review | None: ...
+
+    @property
+    def cost(self) -> CostEstimate | None: ...
+
+    @property
+    def public_url(self) -> str: ...
+
+
 PREVIEW_HEADER = [
     "| Status / error | Source | Result | Checks | Cost | Input |",
     "|---|---|---|---|---|---|",
@@ -62,7 +79,7 @@ def preview_row(
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def result_markdown(processed: ProcessedImage) -> str:
+def result_markdown(processed: Published) -> str:
     """The one-image run's result: a title, then its row as a batch's previews show it."""
     source = parse_input(processed.input)  # shown without a URL's password or signature
     flagged = processed.review is not None and processed.review.flagged
@@ -73,7 +90,7 @@ def result_markdown(processed: ProcessedImage) -> str:
     return "\n".join([title, "", *PREVIEW_HEADER, row])
 
 
-def publish_result(processed: ProcessedImage, key: str = RESULT_KEY) -> UUID:
+def publish_result(processed: Published, key: str = RESULT_KEY) -> UUID:
     """The one-image run's result as a markdown artifact of the current run; its id."""
     description = processed.cost.describe() if processed.cost else "Uploaded"
     return cast(

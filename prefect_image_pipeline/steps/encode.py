@@ -12,7 +12,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
@@ -20,8 +20,16 @@ from prefect_image_pipeline.errors import InvalidImageError
 from prefect_image_pipeline.formats import SUPPORTED_FORMATS, sniff_mime_type
 from prefect_image_pipeline.settings.config import settings
 
-if TYPE_CHECKING:
-    from prefect_image_pipeline.steps.load import LoadedImage
+
+class Loaded(Protocol):
+    """What encode reads of a loaded input (steps.load.LoadedImage): where, and from what."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def input(self) -> str: ...
+
 
 # Pillow may only use the decoder the signature named, never one of its many others.
 _PILLOW_FORMATS = {
@@ -129,6 +137,6 @@ def encode_image(image_bytes: bytes, source: str = "image") -> EncodedImage:
     )
 
 
-def encode_loaded(loaded: LoadedImage) -> EncodedImage:
+def encode_loaded(loaded: Loaded) -> EncodedImage:
     """Validate and encode the loaded bytes (errors name the original input)."""
     return encode_image(Path(loaded.path).read_bytes(), loaded.input)

@@ -170,7 +170,7 @@ class LoopbackServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             # A short poll keeps shutdown() quick.
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"{type(self).__name__}:{self.port}",
             daemon=True,
         )

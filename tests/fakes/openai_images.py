@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
+from scipy import ndimage  # type: ignore[import-untyped]  # (imagehash depends on it)
 
 from .openai_requests import _image_tool, _input_image_urls, _prompt_of
 
@@ -90,15 +91,11 @@ def _on_background(image: Image.Image, colour: tuple[int, int, int] | None) -> I
 def _touching_the_border(mask: np.ndarray) -> np.ndarray:
     """The parts of ``mask`` connected to the image's edge: regions of the background's
     colour inside the subject (the white in a logo) stay the subject's."""
-    # A copy: fromarray may share the (read-only) array, and floodfill writes in place.
-    marks = Image.fromarray(mask.astype(np.uint8) * 255, "L").copy()
-    height, width = mask.shape
-    edge = [(x, y) for x in range(width) for y in (0, height - 1)]
-    edge += [(x, y) for y in range(height) for x in (0, width - 1)]
-    for xy in edge:
-        if marks.getpixel(xy) == 255:
-            ImageDraw.floodfill(marks, xy, 128)
-    touching: np.ndarray = np.asarray(marks) == 128
+    # 4-connected regions, as a flood fill from each edge pixel finds them, labelled in C:
+    # Pillow's floodfill is pure Python, seconds for a 1536x1024 background.
+    labels, _ = ndimage.label(mask)
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    touching: np.ndarray = np.isin(labels, np.unique(edge[edge > 0]))
     return touching
 
 

@@ -20,15 +20,16 @@ from uuid import UUID
 import pytest
 from prefect.states import Crashed
 
+from tests.cli_runner import cli_argv
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
+from tests.paths import REPO
 from tests.prefect_server import PREFECT, PYTHON, Managed, PrefectStack
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 # The commands of docs/scaling.md, as this test runs them (after `uv run`).
 CREATE_POOL = "prefect work-pool create images --type process"
 DEPLOY = "prefect --no-prompt deploy --name batch --name nightly"
@@ -42,7 +43,7 @@ def _argv(command: str) -> list[str]:
     if program == "prefect":
         return [PREFECT, *rest]
     assert program == "process-image"
-    return [PYTHON, "-m", "prefect_image_pipeline.cli.main", *rest]
+    return cli_argv(*rest)
 
 
 def _urls(output: str) -> list[str]:

@@ -28,7 +28,10 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.local_home import LocalHome
 from tests.paths import REPO, SAMPLE
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, one after the other (pytest-xdist --dist loadgroup): a test here
+# moves a source file's mtime, and a warm process of another test would see its sources
+# change under it.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warm")]
 
 WARM = {"IMAGE_PIPELINE_WARM": "1", "OPENAI_API_KEY": ""}
 

@@ -18,24 +18,10 @@ from prefect_image_pipeline.pacing.cooldown import CooldownGate
 from prefect_image_pipeline.settings.config import DEFAULT_PROMPT
 from prefect_image_pipeline.steps.encode import encode_image
 from prefect_image_pipeline.steps.generate import OpenAIImageGenerator, responses_arguments
+from tests.clock import ManualClock
 from tests.fake_clients import NATIVE_TRANSPARENCY
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.images import logo, open_image
-
-
-class ManualClock:
-    """A clock that moves only when something sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def _client(fake: FakeOpenAIServer, max_retries: int = 0) -> openai.OpenAI:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
 
 from prefect_image_pipeline.errors import ConfigurationError, InvalidImageError, is_transient
 from prefect_image_pipeline.image_processing_utils import (
@@ -20,14 +18,7 @@ from prefect_image_pipeline.settings.config import DEFAULT_MAX_IMAGE_PIXELS, set
 from prefect_image_pipeline.steps.encode import detect_mime_type, encode_image
 from tests.fakes.flaky_http import TrickleServer
 from tests.fakes.http_server import ImageHTTPServer
-from tests.images import logo
-
-
-def animated_gif(frames: int = 3) -> bytes:
-    images = [Image.new("RGB", (8, 8), (80 * n % 256, 0, 255 - n)) for n in range(frames)]
-    out = io.BytesIO()
-    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=100)
-    return out.getvalue()
+from tests.images import animated_gif, large_blank_png, logo
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -41,12 +32,6 @@ def png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
     row = zlib.compress(b"\x00" * (1 + (width + 7) // 8))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row) + chunk(b"IEND", b"")
-
-
-def large_blank_png(width: int, height: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("1", (width, height)).save(out, format="PNG")
-    return out.getvalue()
 
 
 def test_a_still_gif_passes_and_an_animated_one_is_refused() -> None:

@@ -11,10 +11,10 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
 from prefect_image_pipeline.pacing.rate import BURST, LocalSchedule, RedisSchedule, wait_turn
 from prefect_image_pipeline.process_images import process_images
+from tests.clock import ManualClock
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
-from tests.test_generate import ManualClock
 
 
 def test_a_schedule_spaces_requests_evenly_and_saves_no_credit() -> None:

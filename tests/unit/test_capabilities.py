@@ -21,15 +21,12 @@ from prefect_image_pipeline.options.capabilities import (
     ModelCapabilities,
     default_image_model,
 )
-from prefect_image_pipeline.options.generation import GenerationOptions
-from prefect_image_pipeline.options.sdk import (
-    DECLINED,
-    EDIT_DECLINED,
+from prefect_image_pipeline.options.generation import (
     EDIT_FIELDS_MAPPED,
-    REFUSED,
     TOOL_FIELDS_MAPPED,
-    sdk_values,
+    GenerationOptions,
 )
+from prefect_image_pipeline.options.sdk import DECLINED, EDIT_DECLINED, REFUSED, sdk_values
 from prefect_image_pipeline.pricing import KINDS, load_price_table
 from tests.paths import DOCS
 

@@ -18,7 +18,7 @@ def test_warm_up_builds_the_clients_and_sends_nothing(
     openai_fake: FakeOpenAIServer, s3: S3Env
 ) -> None:
     # Both parts ready: the OpenAI client with its answer models, and the S3 client
-    # (shared through prefect_image_pipeline.edges.reuse, tested in tests/test_client_cache.py).
+    # (shared through prefect_image_pipeline.edges.reuse, tested in tests/unit/test_client_cache.py).
     assert warm_up(GeneratorTarget(), _store(s3)) == ["generator", "object store"]
     assert openai_fake.history == []  # nothing paid, nothing sent
     assert s3.keys() == []

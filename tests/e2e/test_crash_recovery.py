@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from prefect_image_pipeline.steps.cleanup import work_dir_prefix
+from tests.cli_runner import run_cli_process, session_env
 from tests.conftest import S3Env
+from tests.crash import kill_cli_when
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
 
@@ -23,22 +19,11 @@ from tests.images import logo
 pytestmark = pytest.mark.slow
 
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _batch_command(paths: list[str]) -> list[str]:
-    args = [sys.executable, "-m", "prefect_image_pipeline.cli.main", "--concurrency", "2"]
+def _batch_args(paths: list[str]) -> list[str]:
+    args = ["--concurrency", "2"]
     for path in paths:
         args += ["-i", path]
     return args
-
-
-def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "timed out waiting for the batch to progress"
-        time.sleep(0.1)
 
 
 def _image_hash(data_url: str) -> str:
@@ -59,31 +44,16 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
         paths.append(str(path))
     temp_root = tmp_path / "tmp"  # the runs' temp work dirs, to see what the kill leaves
     temp_root.mkdir()
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT_API_URL": prefect_api_url,
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
-            "TMPDIR": str(temp_root),
-        }
-    )
+    env = session_env(prefect_api_url, isolated_results, TMPDIR=str(temp_root))
     openai_fake.latency = 1.0
-    proc = subprocess.Popen(
-        _batch_command(paths),
-        cwd=REPO,
+    proc = kill_cli_when(
+        lambda: len(s3.keys()) >= 2,
+        *_batch_args(paths),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        timeout=180,
+        poll=0.1,
+        message="timed out waiting for the batch to progress",
     )
-    try:
-        _wait_until(lambda: len(s3.keys()) >= 2, proc, seconds=180)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     published_before = set(s3.keys())
     requests_before = len(openai_fake.responses_requests)
     assert 2 <= len(published_before) < 6, "the kill should land midway"
@@ -91,9 +61,7 @@ def test_sigkill_midway_then_rerun_loses_and_duplicates_nothing(
     assert len(left_by_kill) == 1, list(temp_root.iterdir())
 
     openai_fake.latency = 0.0
-    rerun = subprocess.run(
-        _batch_command(paths), cwd=REPO, env=env, capture_output=True, text=True, timeout=240
-    )
+    rerun = run_cli_process(*_batch_args(paths), env=env, timeout=240)
     assert rerun.returncode == 0, rerun.stderr
 
     keys = s3.keys()

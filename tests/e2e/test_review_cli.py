@@ -7,44 +7,28 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.chromium import dump_dom
+from tests.cli_runner import run_cli_process, session_env
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
+from tests.paths import SAMPLES
 
 # End to end through subprocesses: not in scripts/check --fast.
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "samples"
-
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "prefect_image_pipeline.cli.main", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    return run_cli_process(*args, env=env)
 
 
 @pytest.fixture
 def env(prefect_api_url: str, isolated_results: Path) -> dict[str, str]:
-    current = dict(os.environ)
-    current.update(
-        {
-            "PREFECT_API_URL": prefect_api_url,
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
-        }
-    )
-    return current
+    return session_env(prefect_api_url, isolated_results)
 
 
 def _rows(path: Path) -> list[dict[str, object]]:

@@ -3,43 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from prefect_image_pipeline.batch_api.ledger import LEDGER_FOLDER
+from tests.cli_runner import run_cli_process, session_env
 from tests.conftest import TEST_OPENAI_KEY, S3Env
+from tests.crash import kill_cli_when
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo
 
 # End to end through subprocesses: not in scripts/check --fast.
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 COUNT = 5
 
 
-def _command(paths: list[str]) -> list[str]:
-    args = [sys.executable, "-m", "prefect_image_pipeline.cli.main", "--batch-api", "--wait"]
+def _args(paths: list[str]) -> list[str]:
+    args = ["--batch-api", "--wait"]
     for path in paths:
         args += ["-i", path]
     return args
-
-
-def _wait_until(condition: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 180
-    while not condition():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "timed out waiting for the batch"
-        time.sleep(0.05)
 
 
 def _open_entries(s3: S3Env) -> list[dict[str, object]]:
@@ -77,45 +64,30 @@ def _kill_then_rerun(
         path = tmp_path / f"asset-{n}.png"
         path.write_bytes(logo(seed=n))
         paths.append(str(path))
-    env = dict(os.environ)
-    env.update(
-        {
-            "PREFECT_API_URL": prefect_api_url,
-            "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(isolated_results),
-            "IMAGE_PIPELINE_BATCH_POLL_SECONDS": "0.05",
-        }
-    )
+    env = session_env(prefect_api_url, isolated_results, IMAGE_PIPELINE_BATCH_POLL_SECONDS="0.05")
     gate = threading.Event()
     if moment == "before its id is recorded":
         openai_fake.hold_batch_creates(gate)
         killed_when = lambda: len(openai_fake.batches) == 1  # noqa: E731
     else:
         killed_when = lambda: any(e.get("batch_id") for e in _open_entries(s3))  # noqa: E731
-    proc = subprocess.Popen(
-        _command(paths),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     try:
-        _wait_until(killed_when, proc)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+        kill_cli_when(
+            killed_when,
+            *_args(paths),
+            env=env,
+            timeout=180,
+            poll=0.05,
+            message="timed out waiting for the batch",
+        )
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         gate.set()
     openai_fake.hold_batch_creates(None)
     (entry,) = _open_entries(s3)
     assert (entry["batch_id"] is None) == (moment == "before its id is recorded")
     assert s3.keys("generated-images/") == []
 
-    rerun = subprocess.run(
-        _command(paths), cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+    rerun = run_cli_process(*_args(paths), env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "Processing complete" in rerun.stdout
 

@@ -11,7 +11,6 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import pytest
 import redis
 
 from prefect_image_pipeline.cli.blocks import main as blocks_main
+from tests.cli_runner import start_cli
 from tests.conftest import S3Env
 from tests.fakes.openai_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -28,7 +28,6 @@ from tests.images import logo
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 WAITING = "Waiting for another run that is producing the same result"
 LEASE_SECONDS = 2.0
 
@@ -37,14 +36,7 @@ class Run:
     """One ``process-image`` subprocess whose output lines are read as they come."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "prefect_image_pipeline.cli.main", *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        self.process = start_cli(*args, env=env, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self.waiting = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
