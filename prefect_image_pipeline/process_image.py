@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect_image_pipeline.batch.estimate import RunEstimate, estimate_and_report
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.inputs import parse_input
 from prefect_image_pipeline.options.generation import GenerationOptions
@@ -16,6 +17,7 @@ from prefect_image_pipeline.options.run import (
     PacingOptions,
     ReferenceOptions,
     RunOptions,
+    SpendOptions,
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.reporter import report
@@ -34,16 +36,20 @@ __all__ = ["ProcessedImage", "process_image"]
     PacingOptions,
     BatchModeOptions,
     CheckOptions,
+    SpendOptions,
     CredentialOptions,
 )
-def process_image(image: ImageParam, **options: Any) -> ProcessedImage | BatchReport:
+def process_image(image: ImageParam, **options: Any) -> ProcessedImage | BatchReport | RunEstimate:
     """Recreate one image with OpenAI (or offline) and publish it to S3 (or a local folder).
 
-    In batch mode the result is the batch report of its one image (batch_api).
+    In batch mode the result is the batch report of its one image (batch_api); with
+    ``estimate_only``, what it would cost (batch.estimate).
     """
     parse_input(image)  # refuse an unusable input before touching AWS
     run = RunOptions.from_parameters(options)
     request = resolve_request(run, main_input=image)
+    if run.spend.estimate_only:
+        return estimate_and_report([image], request)
     if run.batch_mode.batch_api:
         from prefect_image_pipeline.batch.runner import finish_batch
         from prefect_image_pipeline.batch_api.rounds import in_batch_mode

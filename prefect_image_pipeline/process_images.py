@@ -12,6 +12,7 @@ from prefect_image_pipeline.batch.chunks import (
     run_chunks,
     save_chunk_report,
 )
+from prefect_image_pipeline.batch.estimate import RunEstimate, estimate_and_report, log_forecast
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.batch.runner import finish_batch, run_batch, unique_inputs
 from prefect_image_pipeline.options.generation import GenerationOptions
@@ -27,6 +28,7 @@ from prefect_image_pipeline.options.run import (
     ReferenceOptions,
     ReportOptions,
     RunOptions,
+    SpendOptions,
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.request import resolve_request
@@ -44,17 +46,25 @@ from prefect_image_pipeline.steps.cleanup import prepare_work_dir
     PacingOptions,
     BatchModeOptions,
     CheckOptions,
+    SpendOptions,
     ReportOptions,
     CredentialOptions,
 )
-def process_images(images: ImagesParam, chunk_of: ChunkOf = None, **options: Any) -> BatchReport:
-    """Process every image; each ends uploaded or reported with its error."""
+def process_images(
+    images: ImagesParam, chunk_of: ChunkOf = None, **options: Any
+) -> BatchReport | RunEstimate:
+    """Process every image; each ends uploaded or reported with its error.
+
+    With ``estimate_only``, only what that would cost (batch.estimate)."""
     chunk = ChunkRef.parse(chunk_of) if chunk_of else None
     run = RunOptions.from_parameters(options)
     request = resolve_request(run, pacing_key=chunk.parent if chunk else None)  # one rate
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size
     inputs = unique_inputs(images)
+    if run.spend.estimate_only:
+        return estimate_and_report(inputs, request)
+    log_forecast(request, len(inputs), batch=run.batch_mode.batch_api)
     if run.batch_mode.batch_api:  # OpenAI runs the work: no chunks needed (batch_api)
         from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 

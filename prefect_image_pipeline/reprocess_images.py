@@ -17,6 +17,7 @@ from prefect_image_pipeline.batch.chunks import (
     require_cache_block,
     run_chunks,
 )
+from prefect_image_pipeline.batch.estimate import RunEstimate, estimate_and_report, log_forecast
 from prefect_image_pipeline.batch.manifest import (
     Manifest,
     SourceObject,
@@ -44,6 +45,7 @@ from prefect_image_pipeline.options.run import (
     ReferenceOptions,
     ReportOptions,
     RunOptions,
+    SpendOptions,
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.request import PipelineRequest, resolve_request
@@ -92,6 +94,7 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
     PacingOptions,
     BatchModeOptions,
     CheckOptions,
+    SpendOptions,
     ReportOptions,
     CredentialOptions,
 )
@@ -100,8 +103,10 @@ def reprocess_images(
     destination_prefix: DestinationPrefix = "reprocessed",
     manifest_key: ManifestKey = None,
     **options: Any,
-) -> BatchReport:
-    """Process new or changed images under ``source_prefix``; skip the rest."""
+) -> BatchReport | RunEstimate:
+    """Process new or changed images under ``source_prefix``; skip the rest.
+
+    With ``estimate_only``, only what processing them would cost (batch.estimate)."""
     run = RunOptions.from_parameters(options)
     run = replace(run, output=replace(run.output, s3_prefix=destination_prefix))
     request = resolve_request(run)
@@ -118,8 +123,11 @@ def reprocess_images(
     get_run_logger().info("%s to process, %s unchanged", len(todo), len(sources) - len(todo))
 
     done: dict[str, ImageOutcome] = {}
+    if run.spend.estimate_only:
+        return estimate_and_report([f"s3://{store.bucket}/{s.key}" for s in todo], request)
     if todo:
         inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
+        log_forecast(request, len(inputs), batch=run.batch_mode.batch_api)
         if run.batch_mode.batch_api:  # collects last night's batches first (batch_api)
             from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 

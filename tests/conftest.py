@@ -68,12 +68,18 @@ TEST_OPENAI_KEY = "sk-test-canary-0123456789abcdef"
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which it completes
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest tests first (a raised timeout marks them, then the slow ones), the rest in
-    their order: pytest-xdist hands tests out in this order, so the last minutes are short
-    tests shared by both workers rather than one end-to-end test with the other idle.
+    """A serial run goes from the quickest tests to the slowest: unit, integration, the
+    tests at tests/ itself, then e2e (collection order would start with e2e/).
 
-    With ``--dist loadgroup``, also make sure each test of an ``xdist_group`` carries the
-    group in its node id, which is how the controller sends a group to one worker."""
+    Under pytest-xdist, the longest tests first (a raised timeout marks them, then the slow
+    ones), the rest in their order. The workers are handed tests in this order, so the last
+    minutes are short tests shared by both rather than one end-to-end test with the other
+    idle. With ``--dist loadgroup``, also make sure each test of an ``xdist_group`` carries
+    the group in its node id, which is how the controller sends a group to one worker."""
+    if not hasattr(config, "workerinput"):  # not a pytest-xdist worker
+        tiers = {"unit": 0, "integration": 1, "e2e": 3}
+        items.sort(key=lambda item: tiers.get(item.path.parent.name, 2))
+        return
 
     def longest_first(item: pytest.Item) -> tuple[float, bool]:
         timeout = item.get_closest_marker("timeout")

@@ -134,9 +134,12 @@ def test_two_runs_in_one_process_each_get_only_their_own_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    # Relative names: the progress line cuts a shown input at 80 characters, and a
+    # pytest-xdist worker's tmp_path can be longer than that.
+    monkeypatch.chdir(tmp_path)
     images = {}
     for n, name in enumerate(("first", "second")):
-        images[name] = tmp_path / f"{name}.png"
+        images[name] = Path(f"{name}.png")
         images[name].write_bytes(logo(seed=n))
     both_started = threading.Barrier(2, timeout=60)
 

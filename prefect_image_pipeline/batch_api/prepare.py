@@ -23,6 +23,7 @@ from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.inputs import parse_input
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.pipeline.tasks import generate_task
+from prefect_image_pipeline.spending.limits import charge_submission
 from prefect_image_pipeline.steps.encode import encode_loaded
 from prefect_image_pipeline.steps.load import load_image
 from prefect_image_pipeline.steps.transparency import plan_background
@@ -70,6 +71,9 @@ def prepare_one(
         },
     )
     if not cached and custom_id not in pending:
+        if request.generator.limits:  # counted against the run's cap and the day's budget
+            extra = (*references, *([request.mask] if request.mask else []))
+            charge_submission(request.generator.limits, sent, encoded, extra)
         spool.add(batch_line(custom_id, raw, endpoint, encoded, sent, references, request.mask))
     return Prepared(raw, custom_id, cached)
 

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from prefect_image_pipeline.cli.budget import add_budget_flag, show_budget
 from prefect_image_pipeline.cli.console import (
     BatchProgress,
     banner,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_option_flags(parser)  # every option's flag (options.run, options.generation)
     add_review_flags(parser)
+    add_budget_flag(parser)
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
     return parser
@@ -109,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     answered = server_command(args)
     if answered is not None:
         return answered
+    if args.budget:
+        return show_budget()
     inputs = collect_inputs(parser, args)
     try:
         return _run(args, inputs)
@@ -141,7 +145,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         startup_done()
         with without_heartbeats(), restarting_if_lost(connection):
             single = len(inputs) == 1 and not (args.batch_api or wants_report(args))
-            run = _run_one if single else _run_batch
+            run = _run_estimate if args.estimate_only else _run_one if single else _run_batch
             code, flow_run_id = run(args, inputs)
         link = run_link(connection, flow_run_id)
         if link:
@@ -169,6 +173,17 @@ def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
         )
         result = state.result()
     print_results(result)
+    return EXIT_OK, state.state_details.flow_run_id
+
+
+def _run_estimate(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+    """--estimate: the flow says each image's line and the totals; nothing is paid."""
+    from prefect_image_pipeline.pipeline.reporter import Reporter
+    from prefect_image_pipeline.process_images import process_images
+
+    with Reporter(say=say).active():
+        state = process_images(images=inputs, **_options(args, process_images), return_state=True)
+        state.result()
     return EXIT_OK, state.state_details.flow_run_id
 
 

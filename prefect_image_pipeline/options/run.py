@@ -25,6 +25,7 @@ from prefect_image_pipeline.settings.config import DEFAULT_S3_PREFIX
 ImagesPerMinute = Annotated[int, Field(ge=1, le=100_000)]
 Concurrency = Annotated[int, Field(ge=1, le=64)]
 ChunkSize = Annotated[int, Field(ge=1, le=100_000)]
+Dollars = Annotated[float, Field(gt=0, le=1_000_000)]
 DEFAULT_CHUNK_DEPLOYMENT = "process-images/batch"
 
 
@@ -105,6 +106,27 @@ class CheckOptions:
 
 
 @dataclass(frozen=True)
+class SpendOptions:
+    """What a run may spend (spending), and a look at the price before paying."""
+
+    max_cost_usd: float | None = option(
+        None,
+        "Most US dollars this run may spend on OpenAI: a request that would cross it is "
+        "not sent (in-flight ones finish) and its image is reported not started. Empty: "
+        "no cap (IMAGE_PIPELINE_DAILY_BUDGET_USD still applies).",
+        annotation=Dollars | None,
+        flags=("--max-cost",),
+        metavar="USD",
+    )
+    estimate_only: bool = option(
+        False,
+        "Show what the run would cost (each image, the total, interactive and Batch API "
+        "price, cached images free) and stop: no OpenAI call, nothing uploaded.",
+        flags=("--estimate",),
+    )
+
+
+@dataclass(frozen=True)
 class ReportOptions:
     """Where a batch writes its review page (review.report)."""
 
@@ -181,6 +203,7 @@ class RunOptions:
     pacing: PacingOptions = field(default_factory=PacingOptions)
     batch_mode: BatchModeOptions = field(default_factory=BatchModeOptions)
     checks: CheckOptions = field(default_factory=CheckOptions)
+    spend: SpendOptions = field(default_factory=SpendOptions)
     report: ReportOptions = field(default_factory=ReportOptions)
     credentials: CredentialOptions = field(default_factory=CredentialOptions)
     concurrency: ConcurrencyOptions = field(default_factory=ConcurrencyOptions)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from prefect_image_pipeline.cache.storage import check_cache_block
+from prefect_image_pipeline.edges.redis import check_reachable
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.run import RunOptions
 from prefect_image_pipeline.pipeline.targets import (
@@ -15,6 +17,7 @@ from prefect_image_pipeline.pipeline.targets import (
 )
 from prefect_image_pipeline.pricing import load_price_table
 from prefect_image_pipeline.settings.config import settings
+from prefect_image_pipeline.spending.limits import SpendLimits, check_cap
 from prefect_image_pipeline.steps.references import (
     PreparedReferences,
     ReferenceImage,
@@ -49,15 +52,27 @@ def resolve_request(
     key or an unreadable bucket block.
     """
     options = run.generation.check()
-    load_price_table(settings().prices_file)  # a bad price file fails now, not after paying
+    config = settings()
+    load_price_table(config.prices_file)  # a bad price file fails now, not after paying
+    if config.lock_url:  # the shared locks, rate and budget: refused now, never a hang
+        check_reachable(config.lock_url.get_secret_value())
     offline = run.output.offline
     credentials = run.credentials
-    generator = resolve_generator_target(offline, credentials.openai_credentials_block)
+    limits = SpendLimits(
+        run_key=pacing_key or _this_run(),
+        max_cost_usd=run.spend.max_cost_usd,
+        daily_budget_usd=config.daily_budget_usd,
+        budget_name=config.budget_name,
+        batch=run.batch_mode.batch_api,
+    )
+    if not offline:
+        check_cap(options, limits)
+    generator = resolve_generator_target(offline, credentials.openai_credentials_block, limits)
     store = resolve_store_target(offline=offline, s3_bucket_block=credentials.s3_bucket_block)
     mask = run.references.mask
     # Honoured offline too: the generator kind is part of every key, so offline records
     # never answer a real request.
-    cache_block = credentials.cache_block or settings().cache_block
+    cache_block = credentials.cache_block or config.cache_block
     if cache_block:
         check_cache_block(cache_block)  # a wrong name fails now, not after paying
     return PipelineRequest(
@@ -75,3 +90,12 @@ def resolve_request(
         pacing_key=pacing_key,
         strict_checks=run.checks.strict_checks,
     )
+
+
+def _this_run() -> str:
+    """The flow run's id (the key of its spending cap), or a fresh one outside a flow."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context else None
+    return str(flow_run.id) if flow_run else uuid.uuid4().hex

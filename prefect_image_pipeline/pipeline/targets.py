@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from prefect_image_pipeline.edges.openai.client import check_openai_key, openai_client
 from prefect_image_pipeline.edges.s3.client import load_bucket_block, resolve_bucket_name, s3_client
 from prefect_image_pipeline.settings.config import settings
+from prefect_image_pipeline.spending.limits import BudgetedGenerator, SpendLimits
 from prefect_image_pipeline.steps.generate import ImageGenerator, OpenAIImageGenerator
 from prefect_image_pipeline.steps.images_api import ImagesAPIGenerator
 from prefect_image_pipeline.steps.offline import OfflineImageGenerator
@@ -41,6 +42,9 @@ class GeneratorTarget:
     # Batch mode's collection: answer from the collected Batch API answers, never call
     # OpenAI (batch_api.answers). Not in any key: the answer is the same image.
     answers: AnswerSource | None = None
+    # What the run may spend: each request to OpenAI reserves its cost first (spending).
+    # Not in any key: a cap changes what is paid for, not the image.
+    limits: SpendLimits | None = None
 
     @property
     def offline(self) -> bool:
@@ -57,9 +61,10 @@ class GeneratorTarget:
         if self.answers is not None:
             return self.answers.open()
         client = openai_client(self.credentials_block)
-        if api == "images":
-            return ImagesAPIGenerator(client)
-        return OpenAIImageGenerator(client)
+        paid: ImageGenerator = (
+            ImagesAPIGenerator(client) if api == "images" else OpenAIImageGenerator(client)
+        )
+        return BudgetedGenerator(paid, self.limits) if self.limits else paid
 
     def check(self) -> None:
         """Fail before any work when the OpenAI key is missing."""
@@ -105,10 +110,14 @@ class StoreTarget:
         )
 
 
-def resolve_generator_target(offline: bool, credentials_block: str | None) -> GeneratorTarget:
+def resolve_generator_target(
+    offline: bool, credentials_block: str | None, limits: SpendLimits | None = None
+) -> GeneratorTarget:
     """The run's generator, checked (a missing key fails here, before any work)."""
     target = GeneratorTarget(
-        kind="offline" if offline else "openai", credentials_block=credentials_block
+        kind="offline" if offline else "openai",
+        credentials_block=credentials_block,
+        limits=None if offline or limits is None or not limits.active else limits,
     )
     target.check()
     return target

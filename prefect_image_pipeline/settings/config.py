@@ -226,6 +226,18 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_LOCK_LEASE_SECONDS",
         description="How long a dead holder's Redis lock lasts (live holders renew it).",
     )
+    daily_budget_usd: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias="IMAGE_PIPELINE_DAILY_BUDGET_USD",
+        description="US dollars every host together may spend on OpenAI per UTC day.",
+    )
+    budget_name: str = Field(
+        default="fleet",
+        min_length=1,
+        validation_alias="IMAGE_PIPELINE_BUDGET_NAME",
+        description="Whose daily budget: fleets sharing one Redis keep one each by name.",
+    )
     public_base_url: str | None = Field(
         default=None,
         validation_alias="IMAGE_PIPELINE_PUBLIC_BASE_URL",

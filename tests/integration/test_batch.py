@@ -10,7 +10,11 @@ from typing import cast
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 from prefect.client.schemas.objects import State
 from prefect.client.schemas.sorting import ArtifactSort
 
@@ -31,10 +35,14 @@ def _write_logos(directory: Path, count: int, start: int = 0) -> list[str]:
     return paths
 
 
-def _latest_artifact(key: str) -> object:
+def _latest_artifact(key: str, state: State | None = None) -> object:
+    """The newest artifact ``key``, of the run that ended in ``state`` if given."""
+    flow_run = None
+    if state is not None and state.state_details.flow_run_id is not None:
+        flow_run = ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]), flow_run_id=flow_run),
             limit=1,
             sort=ArtifactSort.CREATED_DESC,
         )
@@ -116,18 +124,20 @@ def test_artifacts_record_every_image(
     images = _write_logos(tmp_path / "in", 2)
     bad = tmp_path / "in" / "notes.txt"
     bad.write_text("not an image")
+    state = process_images(images=[*images, str(bad)], return_state=True)
+    assert state.is_failed()
     with pytest.raises(BatchFailedError):
-        process_images(images=[*images, str(bad)])
-    table = _latest_artifact("process-images-results")
+        state.result()
+    table = _latest_artifact("process-images-results", state)
     rows = json.loads(table.data)  # type: ignore[attr-defined]
     assert [row["input"] for row in rows] == [*images, str(bad)]
     assert [row["status"] for row in rows] == ["uploaded", "uploaded", "failed"]
     assert rows[0]["public_url"].startswith(f"https://{s3.bucket}.s3.")
     assert rows[0]["tokens"] > 0
     assert "Not a supported image" in rows[2]["error"]
-    previews = _latest_artifact("process-images-previews")
+    previews = _latest_artifact("process-images-previews", state)
     assert rows[0]["public_url"] in previews.data  # type: ignore[attr-defined]
-    progress = _latest_artifact("process-images-progress")
+    progress = _latest_artifact("process-images-progress", state)
     assert progress.data == 100.0  # type: ignore[attr-defined]
 
 
@@ -138,11 +148,14 @@ def test_batch_results_and_artifacts_carry_each_images_cost_and_the_total(
     prices = {"models": {m: dict.fromkeys(kinds, 1000.0) for m in ("gpt-5", "gpt-image-1.5")}}
     (tmp_path / "prices.json").write_text(json.dumps(prices))
     monkeypatch.setenv("IMAGE_PIPELINE_PRICES_FILE", str(tmp_path / "prices.json"))
-    report = process_images(images=_write_logos(tmp_path / "in", 2), image_model="gpt-image-1.5")
+    state = process_images(
+        images=_write_logos(tmp_path / "in", 2), image_model="gpt-image-1.5", return_state=True
+    )
+    report = cast("BatchReport", state.result())
     costs = [o.cost.usd for o in report.outcomes if o.cost is not None]
     assert len(costs) == 2 and all(c is not None and c > 0 for c in costs)
     assert report.cost.usd == pytest.approx(sum(c for c in costs if c is not None))
-    table = _latest_artifact("process-images-results")
+    table = _latest_artifact("process-images-results", state)
     rows = json.loads(table.data)  # type: ignore[attr-defined]
     assert [row["cost_usd"] for row in rows] == [round(c or 0, 4) for c in costs]
     assert f"Estimated cost: ${report.cost.usd:.4f}" in table.description  # type: ignore[attr-defined]

@@ -1,0 +1,256 @@
+"""Spending you control: --estimate, a cap per run, a daily budget, and Redis away.
+
+Against the fake OpenAI (whose output tokens follow OpenAI's published per-size,
+per-quality figures), moto's S3 and a real Redis; what was paid is read from each image's
+priced usage, what was asked from the requests the fake received.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from prefect_image_pipeline.batch.estimate import RunEstimate
+from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.pricing import load_price_table
+from prefect_image_pipeline.pricing.forecast import forecast
+from prefect_image_pipeline.process_image import process_image
+from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.spending.events import BUDGET_REACHED_EVENT
+from tests.cli_runner import REPO, Runner, start_cli
+from tests.conftest import S3Env
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.images import logo
+from tests.prefect_server import free_port
+
+# Output tokens dominate at high quality: the fake's answers cost 96-100 % of the
+# forecast there; at low quality the fixed per-request part (the main model's own output,
+# the input images) weighs more. docs/spending.md explains the margin.
+LOWEST_SHARE_OF_FORECAST = {"low": 0.6, "medium": 0.8, "high": 0.9}
+
+
+def _logos(directory: Path, count: int) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        path = directory / f"logo-{n}.png"
+        path.write_bytes(logo(size=(1024, 1024), seed=n))
+        paths.append(str(path))
+    return paths
+
+
+def _one_image(quality: str = "high", batch: bool = False) -> float:
+    """The forecast of one 1024x1024 input (every input here is one)."""
+    expected = forecast(
+        GenerationOptions(quality=quality), (1024, 1024), table=load_price_table(None)
+    )
+    usd = expected.batch_usd if batch else expected.usd
+    assert usd is not None
+    return usd
+
+
+def _report(**parameters: Any) -> BatchReport:
+    try:
+        return cast("BatchReport", process_images(**parameters))
+    except BatchFailedError as failed:
+        return failed.report
+
+
+def _paid(report: BatchReport) -> float:
+    return sum(o.cost.usd or 0.0 for o in report.uploaded if o.cost is not None)
+
+
+def test_estimate_makes_no_call_uploads_nothing_and_prices_cached_images_at_zero(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    done, new = _logos(tmp_path, 2)
+    process_image(image=done)
+    keys, calls = s3.keys(), len(openai_fake.responses_requests)
+
+    estimate = process_images(images=[done, new, str(tmp_path / "missing.png")], estimate_only=True)
+
+    assert isinstance(estimate, RunEstimate)
+    assert (len(openai_fake.responses_requests), s3.keys()) == (calls, keys)
+    cached, fresh, missing = estimate.images
+    assert cached.cached and cached.usd == 0.0
+    assert fresh.usd is not None and fresh.size == (1024, 1024)
+    assert fresh.usd == pytest.approx(_one_image())
+    assert fresh.batch_usd == pytest.approx(fresh.usd / 2)
+    assert missing.error and "missing.png" in missing.error
+    assert estimate.usd == pytest.approx(fresh.usd)
+    lines = "\n".join(estimate.lines())
+    assert f"${fresh.usd:.4f} interactive, ${fresh.batch_usd:.4f} with --batch-api" in lines
+    assert "assumes: gpt-5 writes 200 tokens of its own" in lines
+
+
+@pytest.mark.parametrize("quality", ["low", "medium", "high"])
+def test_the_estimate_is_an_upper_bound_within_the_stated_margin(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, quality: str
+) -> None:
+    (image,) = _logos(tmp_path, 1)
+    estimate = process_image(image=image, quality=quality, estimate_only=True)
+    assert isinstance(estimate, RunEstimate) and estimate.usd is not None
+    paid = process_image(image=image, quality=quality)
+    actual = paid.cost.usd if not isinstance(paid, RunEstimate) and paid.cost else None
+    assert actual is not None
+    assert LOWEST_SHARE_OF_FORECAST[quality] * estimate.usd <= actual <= estimate.usd
+
+
+def test_a_cap_below_one_image_is_refused_before_any_call(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"--max-cost \$0\.0100 is below what one image"):
+        process_images(images=_logos(tmp_path, 2), max_cost_usd=0.01)
+    assert openai_fake.responses_requests == [] and s3.keys() == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_run_cap_stops_new_requests_and_a_rerun_with_more_pays_only_for_the_rest(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, concurrency: int
+) -> None:
+    images = _logos(tmp_path, 6)
+    cap = 2.5 * _one_image()
+    openai_fake.latency = 0.2  # requests overlap at concurrency 8
+    report = _report(images=images, max_cost_usd=cap, concurrency=concurrency)
+
+    assert len(report.uploaded) == 2 and len(openai_fake.responses_requests) == 2
+    assert _paid(report) <= cap
+    reason = f"not started: this run's budget of ${cap:.2f} is spent"
+    assert [o.error for o in report.failed] == [reason] * 4
+
+    again = _report(images=images, max_cost_usd=10 * _one_image(), concurrency=concurrency)
+    assert len(again.uploaded) == 6 and len(openai_fake.responses_requests) == 6
+    assert _paid(again) == pytest.approx(4 * _paid(report) / 2, rel=0.05)  # four new, at cost
+
+
+def test_batch_mode_reserves_at_the_batch_price_when_submitting(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    cap = 2.5 * _one_image(batch=True)  # below two interactive images, above two at batch
+    report = _report(images=_logos(tmp_path, 4), batch_api=True, max_cost_usd=cap)
+    (batch,) = openai_fake.batches
+    assert len(openai_fake.batch_input_lines(batch["id"])) == 2
+    assert [o.status for o in report.outcomes].count("submitted") == 2
+    assert {o.error for o in report.failed} == {
+        f"not started: this run's budget of ${cap:.2f} is spent"
+    }
+
+
+def test_a_reached_daily_budget_stops_the_run_and_emits_an_event(
+    openai_fake: FakeOpenAIServer,
+    s3: S3Env,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api_url: str,
+) -> None:
+    name = f"team-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("IMAGE_PIPELINE_BUDGET_NAME", name)
+    monkeypatch.setenv("IMAGE_PIPELINE_DAILY_BUDGET_USD", str(1.5 * _one_image()))
+    report = _report(images=_logos(tmp_path, 3), concurrency=1)
+    assert len(report.uploaded) == 1
+    assert all("today's budget of $" in (o.error or "") for o in report.failed)
+    assert len(report.failed) == 2
+
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all()
+    response = httpx.post(
+        f"{prefect_api_url}/events/filter",
+        json={"filter": {"event": {"name": [BUDGET_REACHED_EVENT]}}, "limit": 50},
+    )
+    response.raise_for_status()
+    mine = [e for e in response.json()["events"] if name in e["resource"]["prefect.resource.id"]]
+    assert len(mine) == 1  # once per process, not once per refused image
+    assert mine[0]["payload"]["limit_usd"] == pytest.approx(1.5 * _one_image())
+
+
+@pytest.mark.slow  # process-image subprocesses
+def test_two_processes_sharing_redis_stay_within_the_daily_budget(
+    openai_fake: FakeOpenAIServer,
+    s3: S3Env,
+    tmp_path: Path,
+    redis_url: str,
+    cli_env: Any,
+    run_cli: Runner,
+) -> None:
+    budget = 2.5 * _one_image()
+    shared = {
+        "IMAGE_PIPELINE_LOCK_URL": redis_url,
+        "IMAGE_PIPELINE_DAILY_BUDGET_USD": str(budget),
+        "IMAGE_PIPELINE_BUDGET_NAME": f"fleet-{uuid.uuid4().hex[:8]}",
+    }
+    hosts = []
+    for host in ("a", "b"):
+        argv = [arg for image in _logos(tmp_path / host, 3) for arg in ("-i", image)]
+        hosts.append(start_cli(*argv, "--concurrency", "3", env={**cli_env(), **shared}))
+    outputs = [host.communicate(timeout=240)[0] for host in hosts]
+    assert [host.returncode for host in hosts] == [1, 1], outputs
+
+    assert len(openai_fake.responses_requests) == 2  # two images for both hosts together
+    shown = run_cli("--budget", env=shared)
+    assert shown.returncode == 0, shown.stderr
+    spent = float(shown.stdout.split("spent:")[1].split()[0].lstrip("$"))
+    assert 0 < spent <= budget
+    assert f"of ${budget:.2f}" in shown.stdout and "every host" in shown.stdout
+
+
+def test_an_unreachable_lock_url_refuses_the_run_naming_the_variable(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMAGE_PIPELINE_LOCK_URL", f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(ConfigurationError) as refused:
+        process_images(images=_logos(tmp_path, 2))
+    assert "IMAGE_PIPELINE_LOCK_URL points at redis://127.0.0.1:" in str(refused.value)
+    assert "Start that Redis, or unset IMAGE_PIPELINE_LOCK_URL" in str(refused.value)
+    assert openai_fake.responses_requests == []
+
+
+@pytest.mark.slow  # process-image subprocesses
+def test_estimate_from_the_command_line(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, run_cli: Runner
+) -> None:
+    (image,) = _logos(tmp_path, 1)
+    shown = run_cli("-i", image, "--estimate", "--quality", "low")
+    assert shown.returncode == 0, shown.stderr
+    assert "Estimate only: nothing is sent to OpenAI or uploaded." in shown.stdout
+    assert f"${_one_image('low'):.4f}  1024x1024 in, 1024x1024 low out  {image}" in shown.stdout
+    assert openai_fake.responses_requests == [] and s3.keys() == []
+
+
+def _readme_spending_commands() -> list[list[str]]:
+    """The README's estimate -> capped run -> rerun commands, as argument lists."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Know the price first", 1)[1].split("```bash", 1)[1].split("```")[0]
+    prefix = "uv run process-image "
+    return [
+        shlex.split(line.split("#")[0].removeprefix(prefix))
+        for line in block.strip().splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+@pytest.mark.slow  # process-image subprocesses
+def test_the_readmes_estimate_cap_and_rerun_work_as_written(
+    openai_fake: FakeOpenAIServer, s3: S3Env, run_cli: Runner
+) -> None:
+    estimate, capped, rerun = _readme_spending_commands()
+
+    shown = run_cli(*estimate)
+    assert shown.returncode == 0, shown.stderr
+    assert "with --batch-api" in shown.stdout and openai_fake.responses_requests == []
+
+    stopped = run_cli(*capped)
+    assert stopped.returncode == 1
+    assert "not started: this run's budget of $0.20 is spent" in stopped.stdout + stopped.stderr
+    assert len(openai_fake.responses_requests) == 1 and len(s3.keys()) == 1
+
+    finished = run_cli(*rerun)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert len(openai_fake.responses_requests) == 2 and len(s3.keys()) == 2
