@@ -3,10 +3,11 @@
 The expected tokens are built as a TokenUsage and priced by the same table and code as an
 answer's real usage (pricing.estimate), so an estimate and a bill differ only by tokens:
 
-- the image's output tokens: OpenAI's published figures for a 1024x1024 image (low 272,
-  medium 1056, high 4160), scaled by the pixel area of the size; ``auto`` quality is
-  priced as high (the upper bound), and the qualities OpenAI publishes no figure for
-  (xhigh, max) as high, said in the assumptions; 100 tokens per partial image;
+- the image's output tokens: the image model's tokens for a 1024x1024 image at the
+  quality (``image_output_tokens`` in the price table, from OpenAI's published figures),
+  scaled by the pixel area of the size; ``auto`` quality is priced as high (the upper
+  bound), and the qualities OpenAI publishes no figure for (xhigh, max) as high, said in
+  the assumptions; 100 tokens per partial image. A model without figures is unknown;
 - each input image (the input, references, a mask): OpenAI's vision rule, 85 tokens plus
   170 per 512-pixel tile once the image is scaled to fit 2048x2048 and its short side to
   768 (85 alone at ``detail: low``);
@@ -28,7 +29,7 @@ from prefect_image_pipeline.pricing.estimate import estimate_cost
 from prefect_image_pipeline.pricing.table import PriceTable
 from prefect_image_pipeline.steps.usage import TokenUsage
 
-OUTPUT_TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160}
+PUBLISHED_QUALITIES = ("low", "medium", "high")
 PARTIAL_IMAGE_TOKENS = 100
 MAIN_MODEL_OUTPUT_TOKENS = 200
 _SQUARE = 1024 * 1024
@@ -89,16 +90,18 @@ def forecast(
     ``other_images``: the references and mask sent with it (None: size unknown)."""
     assumptions = []
     quality = options.quality
-    if quality not in OUTPUT_TOKENS_1024:
+    if quality not in PUBLISHED_QUALITIES:
         quality = "high"
         assumptions.append(
             f"quality {options.quality} priced as high"
             + ("" if options.quality == "auto" else " (OpenAI publishes no token count for it)")
         )
+    image_model = options.image_model or default_image_model()
     width, height = output_size(options, input_size)
     if not options.size or options.size == "auto":
         assumptions.append("size auto: the standard size nearest the input's shape")
-    output = round(OUTPUT_TOKENS_1024[quality] * width * height / _SQUARE)
+    per_square = table.image_output_tokens(image_model, quality)
+    output = round((per_square or 0) * width * height / _SQUARE)
     output += PARTIAL_IMAGE_TOKENS * partial_images
     images = sum(image_input_tokens(size, options.detail) for size in (input_size, *other_images))
     text = (len(options.effective_prompt) + 3) // 4
@@ -115,14 +118,16 @@ def forecast(
             "(its reasoning can take more)"
         )
         usage = _with_main_model(usage, text + images)
-    image_model = options.image_model or default_image_model()
     interactive = estimate_cost(usage, main_model, image_model, table)
     at_batch = estimate_cost(usage, main_model, image_model, table, batch=True)
+    missing = [*interactive.missing, *at_batch.missing]
+    if per_square is None:
+        missing.append(f"{image_model} image_output_tokens {quality}")
     return Forecast(
         usage=usage,
-        usd=interactive.usd,
-        batch_usd=at_batch.usd,
-        missing=tuple(dict.fromkeys((*interactive.missing, *at_batch.missing))),
+        usd=None if per_square is None else interactive.usd,
+        batch_usd=None if per_square is None else at_batch.usd,
+        missing=tuple(dict.fromkeys(missing)),
         assumptions=(f"image model {image_model}", *assumptions),
         output=f"{width}x{height} {quality}",
     )

@@ -30,7 +30,10 @@ KINDS = (
 )
 PRICES_VARIABLE = "IMAGE_PIPELINE_PRICES_FILE"
 _Prices = Mapping[str, Mapping[str, float]]  # model -> token kind -> USD per 1M tokens
-_NOTES = ("source", "batch", "same_as")  # an entry's keys that are not prices
+# An entry's keys that are not prices; image_output_tokens: the tokens one 1024x1024 image
+# is billed by quality (the forecast's figures, pricing.forecast).
+_NOTES = ("source", "batch", "same_as", "image_output_tokens")
+_Tokens = Mapping[str, Mapping[str, int]]  # model -> quality -> tokens
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,15 @@ class PriceTable:
     batch: _Prices = dataclasses.field(default_factory=dict)
     aliases: Mapping[str, str] = dataclasses.field(default_factory=dict)  # same_as
     batch_share: float | None = None  # else the batch price of each interactive one
+    output_tokens: _Tokens = dataclasses.field(default_factory=dict)
+
+    def image_output_tokens(self, model: str, quality: str) -> int | None:
+        """Tokens one 1024x1024 image of ``model`` at ``quality`` is billed, if known."""
+        for name in (model, self.aliases.get(model)):
+            found = self.output_tokens.get(name or "", {}).get(quality)
+            if found is not None:
+                return found
+        return None
 
     def price(self, model: str, kind: str, batch: bool = False) -> float | None:
         """The price of one kind of token for ``model``, or None when the table lacks it."""
@@ -93,6 +105,7 @@ def load_price_table(override: Path | None) -> PriceTable:
         batch=_merged(table.batch, user.batch),
         aliases={**table.aliases, **user.aliases},
         batch_share=user.batch_share if user.batch_share is not None else table.batch_share,
+        output_tokens={**table.output_tokens, **user.output_tokens},
     )
 
 
@@ -115,6 +128,7 @@ def _parse(text: str, label: str) -> PriceTable:
     prices: dict[str, dict[str, float]] = {}
     batch: dict[str, dict[str, float]] = {}
     aliases: dict[str, str] = {}
+    tokens: dict[str, dict[str, int]] = {}
     for model, entry in data["models"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("batch", {}), dict):
             raise ConfigurationError(f"{label}: models.{model} must be an object; {fix}")
@@ -125,11 +139,25 @@ def _parse(text: str, label: str) -> PriceTable:
             }
         if "same_as" in entry:
             aliases[model] = _twin(entry["same_as"], data["models"], f"{label}: models.{model}")
+        if "image_output_tokens" in entry:
+            tokens[model] = _tokens(entry["image_output_tokens"], f"{label}: models.{model}", fix)
     notes = {key: data.get(key, "") for key in ("source", "as_of")}
     if not all(isinstance(note, str) for note in notes.values()):
         raise ConfigurationError(f'{label}: "source" and "as_of" must be strings; {fix}')
     share = _batch_share(data.get("batch_share"), label, fix)
-    return PriceTable(prices, notes["source"], notes["as_of"], batch, aliases, share)
+    return PriceTable(prices, notes["source"], notes["as_of"], batch, aliases, share, tokens)
+
+
+def _tokens(value: Any, where: str, fix: str) -> dict[str, int]:
+    """An image_output_tokens object: quality -> a whole number of tokens."""
+    valid = isinstance(value, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value.values()
+    )
+    if not valid:
+        raise ConfigurationError(
+            f"{where}.image_output_tokens must map qualities to token counts; {fix}"
+        )
+    return dict(value)
 
 
 def _twin(value: Any, models: Mapping[str, Any], where: str) -> str:

@@ -20,6 +20,7 @@ import typing_extensions
 from openai.types.image_edit_params import ImageEditParamsNonStreaming
 
 from .openai_images import generated_image, requested_size
+from .openai_models import DEFAULT_IMAGE_MODEL
 from .openai_spec import SpecError, check_request
 from .openai_usage import INPUT_IMAGE_TOKENS, _output_tokens
 
@@ -116,7 +117,8 @@ def edit_answer(image: bytes, mime: str, fields: Mapping[str, Any], images: int)
     generated = generated_image(request)
     quality = fields.get("quality") or "auto"
     size = requested_size(tool) or (1024, 1024)
-    output_tokens = _output_tokens("medium" if quality == "auto" else quality, size)
+    model = str(fields.get("model") or DEFAULT_IMAGE_MODEL)
+    output_tokens = _output_tokens(model, "medium" if quality == "auto" else quality, size)
     text_tokens = (len(prompt) + 3) // 4
     image_tokens = INPUT_IMAGE_TOKENS * images
     return {

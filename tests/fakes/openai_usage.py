@@ -3,8 +3,11 @@ tool's ``tool_usage.image_gen``, deterministic functions of the request.
 
 The image tool is billed apart from the main model, as the real API reports it:
 input text tokens from the prompt's length, 258 input image tokens per ``input_image``,
-and per completed image the output image tokens OpenAI documents for 1024x1024 (low 272,
-medium 1056, high 4160), scaled by the pixel area of the size (1536x1024 is 1.5x).
+and per completed image the output image tokens of its model at 1024x1024, scaled by the
+pixel area of the size (1536x1024 is 1.5x): gpt-image-1.5's from OpenAI's guide (low 272,
+medium 1056, high 4160), the others' from their published per-image prices divided by the
+image-output rate (gpt-image-1-mini $0.005 / $0.011 / $0.036 at $8/M; gpt-image-2, whose
+rates the 2.5 and 2.6 models are reported at, $0.006 / $0.053 / $0.211 at $30/M).
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .openai_images import requested_size
+from .openai_models import DEFAULT_IMAGE_MODEL
 from .openai_requests import _content_parts, _image_tool, _prompt_of
 
 __all__ = ["IMAGE_OUTPUT_TOKENS", "INPUT_IMAGE_TOKENS"]
 
-# Output tokens per 1024x1024 image, by the quality the call resolved to.
-IMAGE_OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160}
+# Output tokens per 1024x1024 image, by model family and the quality the call resolved to.
+IMAGE_OUTPUT_TOKENS = {
+    "gpt-image-1.5": {"low": 272, "medium": 1056, "high": 4160},
+    "gpt-image-1-mini": {"low": 625, "medium": 1375, "high": 4500},
+    "gpt-image-2": {"low": 200, "medium": 1767, "high": 7033},
+}
 INPUT_IMAGE_TOKENS = 258
 
 
@@ -45,9 +53,11 @@ def _tool_usage(request: Mapping[str, Any], output: Sequence[Mapping[str, Any]])
         text_tokens = (len(_prompt_of(request)) + 3) // 4
         images = sum(p.get("type") == "input_image" for p in _content_parts(request))
         image_tokens = INPUT_IMAGE_TOKENS * images
-        size = requested_size(_image_tool(request) or {}) or (1024, 1024)
+        tool = _image_tool(request) or {}
+        size = requested_size(tool) or (1024, 1024)
+        model = str(tool.get("model") or DEFAULT_IMAGE_MODEL)
         output_image_tokens = sum(
-            _output_tokens(str(call.get("quality")), size)
+            _output_tokens(model, str(call.get("quality")), size)
             for call in calls
             if call.get("status") == "completed"
         )
@@ -64,6 +74,8 @@ def _tool_usage(request: Mapping[str, Any], output: Sequence[Mapping[str, Any]])
     }
 
 
-def _output_tokens(quality: str, size: tuple[int, int]) -> int:
-    per_square = IMAGE_OUTPUT_TOKENS.get(quality, IMAGE_OUTPUT_TOKENS["medium"])
+def _output_tokens(model: str, quality: str, size: tuple[int, int]) -> int:
+    family = "gpt-image-2" if model.startswith("gpt-image-2") else model
+    by_quality = IMAGE_OUTPUT_TOKENS.get(family, IMAGE_OUTPUT_TOKENS["gpt-image-1.5"])
+    per_square = by_quality.get(quality, by_quality["medium"])
     return round(per_square * size[0] * size[1] / (1024 * 1024))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shlex
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +19,7 @@ import pytest
 
 from prefect_image_pipeline.batch.estimate import RunEstimate
 from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
+from prefect_image_pipeline.cli.blocks import main as blocks_main
 from prefect_image_pipeline.errors import ConfigurationError
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.pricing import load_price_table
@@ -128,6 +131,35 @@ def test_a_run_cap_stops_new_requests_and_a_rerun_with_more_pays_only_for_the_re
     again = _report(images=images, max_cost_usd=10 * _one_image(), concurrency=concurrency)
     assert len(again.uploaded) == 6 and len(openai_fake.responses_requests) == 6
     assert _paid(again) == pytest.approx(4 * _paid(report) / 2, rel=0.05)  # four new, at cost
+
+
+@pytest.fixture
+def cache_block(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The shared cache chunk children need, saved by ``python -m blocks``."""
+    name = f"image-cache-{uuid.uuid4().hex[:8]}"
+    s3.client.create_bucket(Bucket=name)  # type: ignore[attr-defined]
+    monkeypatch.setenv("IMAGE_PIPELINE_CACHE_BUCKET", name)
+    argv = ["--skip-openai", "--cache-block", name]
+    argv += ["--s3-block", f"out-{name}", "--aws-block", f"aws-{name}"]
+    assert blocks_main(argv) == 0
+    return name
+
+
+def test_chunk_children_of_one_parent_share_its_cap(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, cache_block: str
+) -> None:
+    images, parent, cap = _logos(tmp_path, 6), uuid.uuid4().hex, 2.5 * _one_image()
+
+    def child(n: int) -> BatchReport:  # as the parent starts each chunk (batch.chunks)
+        chunk = images[3 * n : 3 * n + 3]
+        return _report(
+            images=chunk, chunk_of=f"{parent}/{n}", max_cost_usd=cap, cache_block=cache_block
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each in a copy of the test's context
+        reports = [f.result() for f in [pool.submit(copy_context().run, child, n) for n in (0, 1)]]
+    assert sum(len(report.uploaded) for report in reports) == 2
+    assert len(openai_fake.responses_requests) == 2
 
 
 def test_batch_mode_reserves_at_the_batch_price_when_submitting(
@@ -248,7 +280,7 @@ def test_the_readmes_estimate_cap_and_rerun_work_as_written(
 
     stopped = run_cli(*capped)
     assert stopped.returncode == 1
-    assert "not started: this run's budget of $0.20 is spent" in stopped.stdout + stopped.stderr
+    assert "not started: this run's budget of $0.40 is spent" in stopped.stdout + stopped.stderr
     assert len(openai_fake.responses_requests) == 1 and len(s3.keys()) == 1
 
     finished = run_cli(*rerun)
