@@ -15,6 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Started in the background (`nohup pytest … &`), pytest inherits SIGINT ignored, and so
+# would every process it starts: the tests that stop a process with SIGINT (Ctrl-C, and
+# every end-to-end process at teardown) would then wait out their timeouts. A handler, unlike
+# "ignored", is reset to the default in each process a test starts.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 for _name in list(os.environ):
     if _name.startswith(("OPENAI_", "AWS_", "ARTIFACTS_", "CLOUDFRONT_", "IMAGE_PIPELINE_")):
         del os.environ[_name]

@@ -26,6 +26,7 @@ from prefect_image_pipeline.pricing import load_price_table
 from prefect_image_pipeline.pricing.forecast import forecast
 from prefect_image_pipeline.process_image import process_image
 from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.reprocess_images import reprocess_images
 from prefect_image_pipeline.spending.events import BUDGET_REACHED_EVENT
 from tests.cli_runner import REPO, Runner, start_cli
 from tests.conftest import S3Env
@@ -286,3 +287,24 @@ def test_the_readmes_estimate_cap_and_rerun_work_as_written(
     finished = run_cli(*rerun)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert len(openai_fake.responses_requests) == 2 and len(s3.keys()) == 2
+
+
+def test_reprocess_estimates_only_the_new_and_changed_sources(
+    openai_fake: FakeOpenAIServer, s3: S3Env
+) -> None:
+    for n in range(2):
+        s3.client.put_object(  # type: ignore[attr-defined]
+            Bucket=s3.bucket, Key=f"incoming/logo-{n}.png", Body=logo(size=(1024, 1024), seed=n)
+        )
+    reprocess_images()  # both published; the manifest records them
+    s3.client.put_object(  # type: ignore[attr-defined]
+        Bucket=s3.bucket, Key="incoming/new.png", Body=logo(size=(1024, 1024), seed=7)
+    )
+    keys, calls = s3.keys(), len(openai_fake.responses_requests)
+
+    estimate = reprocess_images(estimate_only=True)
+
+    assert isinstance(estimate, RunEstimate)
+    assert [i.input for i in estimate.images] == [f"s3://{s3.bucket}/incoming/new.png"]
+    assert estimate.usd == pytest.approx(_one_image())
+    assert (len(openai_fake.responses_requests), s3.keys()) == (calls, keys)
