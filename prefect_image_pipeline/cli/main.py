@@ -138,7 +138,9 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
     connection = None
     try:
         # Fail fast, before Prefect starts, when the key is missing or options clash.
-        resolve_generator_target(args.offline, args.openai_credentials_block)
+        resolve_generator_target(
+            args.offline, args.openai_credentials_block, calling=not args.estimate_only
+        )
         RunOptions.from_parameters(_options(args, process_images)).generation.check()
         banner(args.offline)
         connection = connect_and_announce(ephemeral=args.ephemeral_server)

@@ -67,8 +67,15 @@ def resolve_request(
     )
     if not offline:
         check_cap(options, limits)
-    generator = resolve_generator_target(offline, credentials.openai_credentials_block, limits)
-    store = resolve_store_target(offline=offline, s3_bucket_block=credentials.s3_bucket_block)
+    estimate = run.spend.estimate_only  # no call, no upload: no key, no bucket needed
+    generator = resolve_generator_target(
+        offline, credentials.openai_credentials_block, limits, calling=not estimate
+    )
+    store = resolve_store_target(
+        offline=offline,
+        s3_bucket_block=credentials.s3_bucket_block,
+        publishing=not estimate,
+    )
     mask = run.references.mask
     # Honoured offline too: the generator kind is part of every key, so offline records
     # never answer a real request.

@@ -111,20 +111,31 @@ class StoreTarget:
 
 
 def resolve_generator_target(
-    offline: bool, credentials_block: str | None, limits: SpendLimits | None = None
+    offline: bool,
+    credentials_block: str | None,
+    limits: SpendLimits | None = None,
+    *,
+    calling: bool = True,
 ) -> GeneratorTarget:
-    """The run's generator, checked (a missing key fails here, before any work)."""
+    """The run's generator, checked (a missing key fails here, before any work); not
+    ``calling`` (an estimate), no key is needed."""
     target = GeneratorTarget(
         kind="offline" if offline else "openai",
         credentials_block=credentials_block,
         limits=None if offline or limits is None or not limits.active else limits,
     )
-    target.check()
+    if calling:
+        target.check()
     return target
 
 
-def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = None) -> StoreTarget:
-    """Decide the destination once per run (this may call STS to auto-detect the bucket)."""
+def resolve_store_target(
+    offline: bool = False, s3_bucket_block: str | None = None, publishing: bool = True
+) -> StoreTarget:
+    """Decide the destination once per run (this may call STS to auto-detect the bucket).
+
+    Not ``publishing`` (an estimate), the bucket is not needed: no STS call, so an estimate
+    of local files needs no AWS account."""
     config = settings()
     if offline:
         return StoreTarget(kind="local", local_root=str(config.local_store_root))
@@ -143,7 +154,7 @@ def resolve_store_target(offline: bool = False, s3_bucket_block: str | None = No
         )
     return StoreTarget(
         kind="s3",
-        bucket=resolve_bucket_name(),
+        bucket=resolve_bucket_name() if publishing else config.artifacts_bucket or "",
         region=config.aws_region,
         cloudfront_domain=config.cloudfront_domain,
         public_base_url=config.public_base_url,

@@ -20,7 +20,7 @@ import pytest
 from prefect_image_pipeline.batch.estimate import RunEstimate
 from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
 from prefect_image_pipeline.cli.blocks import main as blocks_main
-from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.errors import ConfigurationError, MissingCredentialsError
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.pricing import load_price_table
 from prefect_image_pipeline.pricing.forecast import forecast
@@ -308,3 +308,18 @@ def test_reprocess_estimates_only_the_new_and_changed_sources(
     assert [i.input for i in estimate.images] == [f"s3://{s3.bucket}/incoming/new.png"]
     assert estimate.usd == pytest.approx(_one_image())
     assert (len(openai_fake.responses_requests), s3.keys()) == (calls, keys)
+
+
+def test_an_estimate_of_local_files_needs_no_aws_account_and_no_openai_key(
+    openai_fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ARTIFACTS_BUCKET", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # STS away
+    images = _logos(tmp_path, 1)
+    with pytest.raises(RuntimeError, match="Failed to get AWS account ID"):
+        process_images(images=images)  # publishing needs the bucket
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(MissingCredentialsError):
+        process_images(images=images)  # and calling OpenAI a key
+    estimate = process_images(images=images, estimate_only=True)
+    assert isinstance(estimate, RunEstimate) and estimate.usd == pytest.approx(_one_image())
