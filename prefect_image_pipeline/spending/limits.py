@@ -18,13 +18,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 from PIL import Image
 
+from prefect_image_pipeline.edges.prefect_server.connect import prefect_home
 from prefect_image_pipeline.errors import ConfigurationError, ImagePipelineError, is_transient
 from prefect_image_pipeline.options.generation import GenerationOptions
-from prefect_image_pipeline.pricing import estimate_cost, load_price_table
+from prefect_image_pipeline.pricing import PriceTable, estimate_cost, load_price_table
 from prefect_image_pipeline.pricing.forecast import Dimensions, forecast
 from prefect_image_pipeline.settings.config import settings
 from prefect_image_pipeline.spending.events import announce_budget_reached
@@ -88,13 +88,7 @@ def open_ledger() -> Ledger:
         from prefect_image_pipeline.spending.redis_ledger import RedisLedger
 
         return RedisLedger(lock_url.get_secret_value())
-    return LocalLedger(_prefect_home() / "image-pipeline" / "spending.json")
-
-
-def _prefect_home() -> Path:
-    from prefect.settings import get_current_settings
-
-    return Path(get_current_settings().home).expanduser()
+    return LocalLedger(prefect_home() / "image-pipeline" / "spending.json")
 
 
 class BudgetedGenerator:
@@ -123,7 +117,8 @@ class BudgetedGenerator:
     ) -> GeneratedImage:
         """Reserve, send, settle."""
         table = load_price_table(settings().prices_file)
-        usd = expected_usd(self.limits, options, image, (*references, *([mask] if mask else [])))
+        others = (*references, *([mask] if mask else []))
+        usd = expected_usd(self.limits, options, image, others, table)
         accounts = self.limits.accounts()
         token = uuid.uuid4().hex
         reserve_or_refuse(self.ledger, accounts, token, usd)
@@ -153,9 +148,9 @@ def expected_usd(
     options: GenerationOptions,
     image: EncodedImage,
     others: Sequence[ReferenceImage],
+    table: PriceTable,
 ) -> float:
     """One request's forecast at the price it is paid at; refused when a price is missing."""
-    table = load_price_table(settings().prices_file)
     sizes = [reference_size(r) for r in others]
     expected = forecast(options, data_url_size(image.data_url), sizes, table=table)
     usd = expected.batch_usd if limits.batch else expected.usd
@@ -186,7 +181,7 @@ def charge_submission(
 ) -> None:
     """A Batch API line about to be submitted: counted as spent at its forecast (OpenAI
     bills what it answers; its answer comes hours later, in another run), or refused."""
-    usd = expected_usd(limits, options, image, others)
+    usd = expected_usd(limits, options, image, others, load_price_table(settings().prices_file))
     ledger, accounts, token = open_ledger(), limits.accounts(), uuid.uuid4().hex
     reserve_or_refuse(ledger, accounts, token, usd)
     ledger.settle(accounts, token, usd)
