@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,7 +61,11 @@ from prefect.settings import (  # noqa: E402
     temporary_settings,
 )
 
-from prefect_image_pipeline.edges.prefect_server.manager import ensure_server, stop_server  # noqa: E402
+from prefect_image_pipeline.edges.prefect_server.manager import (  # noqa: E402
+    ensure_server,
+    start_early,
+    stop_server,
+)
 from tests.cli_runner import cli_env, run_cli  # noqa: E402, F401 - shared fixtures
 from tests.fake_clients import API_KEY, close_open_clients  # noqa: E402
 from tests.fakes.flaky_http import FlakyImageServer  # noqa: E402
@@ -119,26 +125,57 @@ def _name_groups_in_node_ids(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid}: its xdist_group is not in its node id")
 
 
+_SESSION_SERVER = pytest.StashKey[tuple[Path, int]]()
+
+
+def _untraced() -> dict[str, str]:
+    """Take coverage's subprocess hook out of the environment (put it back afterwards):
+    tracing a Prefect server slows its start by seconds and covers none of our code."""
+    return {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("COVERAGE_PROCESS")}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Launch the session's Prefect server now, in every process that runs tests, so it
+    boots while this process collects and imports the tests (~5 s); the fixture below
+    waits for it. Not in pytest-xdist's controller, which runs none."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    if config.option.collectonly:
+        return
+    home, port = Path(tempfile.mkdtemp(prefix="prefect-server-")).resolve(), free_port()
+    config.stash[_SESSION_SERVER] = (home, port)
+    traced = _untraced()
+    try:
+        start_early(home, port, seed=True)
+    finally:
+        os.environ.update(traced)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the session's server even when no test asked for it."""
+    if (server := config.stash.get(_SESSION_SERVER, None)) is not None:
+        stop_server(server[0])
+        shutil.rmtree(server[0], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def prefect_api_url(
-    tmp_path_factory: pytest.TempPathFactory,
-    no_server_left_behind: None,  # set up first, so it checks after this server stopped
-) -> Iterator[str]:
+def prefect_api_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """One Prefect server for the session (per xdist worker); its URL lets subprocesses share it.
 
     Started the way the CLI starts its background server (prefect_image_pipeline.edges.prefect_server), so its
     database is a copy of the migrated template: ready in ~6 s where prefect_test_harness,
-    migrating a fresh database, took ~20-25 s. Coverage is kept out of it (it runs none of
-    our code, and tracing slows its start by seconds).
+    migrating a fresh database, took ~20-25 s, and launched in ``pytest_configure``, so most
+    of those seconds pass while the tests are collected.
 
     Flow-run heartbeats are off: a sync flow joins its heartbeat thread for up to a second
     as it ends (measured: 1.13 s per trivial flow with them, 0.15-0.20 s without), and no
     test is about crash detection by heartbeat.
     """
-    home = tmp_path_factory.mktemp("prefect-server").resolve()
-    traced = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("COVERAGE_PROCESS")}
+    home, port = request.config.stash[_SESSION_SERVER]
+    traced = _untraced()
     try:
-        ensured = ensure_server(home, free_port(), start_timeout_s=180, seed=True)
+        ensured = ensure_server(home, port, start_timeout_s=180, seed=True)
     finally:
         os.environ.update(traced)
     # In the environment and the global settings too, so threads with a fresh context and
@@ -197,10 +234,14 @@ def prefect_servers_under(root: str) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_results(prefect_api_url: str, tmp_path: Path) -> Iterator[Path]:
-    """Fresh result storage (hence a cold cache) for every test.
+def isolated_results(
+    prefect_api_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """Fresh result storage (hence a cold cache) for every test, and run logs kept out of
+    the Prefect server unless the test reads them (marked ``api_logs``): sending them was
+    a tenth of the everyday lane's time, the server's share of storing them included.
 
-    The session's settings with that one value changed, entered as temporary_settings
+    The session's settings with those values changed, entered as temporary_settings
     enters its own: a copy takes well under a millisecond, where temporary_settings
     validates the settings again from every source (60-80 ms, each of ~600 tests).
     """
@@ -208,9 +249,12 @@ def isolated_results(prefect_api_url: str, tmp_path: Path) -> Iterator[Path]:
     context = get_settings_context()
     settings = context.settings
     storage = settings.results.model_copy(update={"local_storage_path": results})
-    with SettingsContext(
-        profile=context.profile, settings=settings.model_copy(update={"results": storage})
-    ):
+    to_api = settings.logging.to_api.model_copy(
+        update={"enabled": request.node.get_closest_marker("api_logs") is not None}
+    )
+    logging_settings = settings.logging.model_copy(update={"to_api": to_api})
+    changed = {"results": storage, "logging": logging_settings}
+    with SettingsContext(profile=context.profile, settings=settings.model_copy(update=changed)):
         assert PREFECT_RESULTS_LOCAL_STORAGE_PATH.value() == results
         yield results
 

@@ -17,12 +17,15 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from prefect_image_pipeline.edges.prefect_server.database import seed_database
 
 BIN = Path(sys.executable).parent
 PREFECT = str(BIN / "prefect")
@@ -200,6 +203,8 @@ class PrefectStack:
         The free port may be taken by another process before the server binds it: then
         the server exits at once and we try another port.
         """
+        self.home.mkdir(parents=True, exist_ok=True)
+        seed_database(self.home, version("prefect"))  # as the CLI starts one: no migrations
         env = self.env(
             {
                 # No scheduled runs: the nightly schedule is stored, never fired mid-test.

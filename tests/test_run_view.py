@@ -130,6 +130,7 @@ def _unsized(line: str) -> str:
     return re.sub(r"\d+ bytes", "N bytes", line)
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_two_runs_in_one_process_each_get_only_their_own_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,6 +33,7 @@ class LeasedRedisLockManager(AsyncInThreads, RedisLockManager):  # type: ignore[
         self._renewing = threading.Event()
         self._renewer: threading.Thread | None = None
         self._renewer_guard = threading.Lock()
+        self._leases_guard = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "lease_seconds": self.lease_seconds}
@@ -42,6 +43,7 @@ class LeasedRedisLockManager(AsyncInThreads, RedisLockManager):  # type: ignore[
         self._renewing = threading.Event()
         self._renewer = None
         self._renewer_guard = threading.Lock()
+        self._leases_guard = threading.Lock()
 
     @staticmethod
     def _lock_name_for_key(key: str) -> str:
@@ -74,8 +76,12 @@ class LeasedRedisLockManager(AsyncInThreads, RedisLockManager):  # type: ignore[
 
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``key`` if ``holder`` has it; otherwise do nothing (a second release)."""
-        if self.is_lock_holder(key, holder):
-            super().release_lock(key, holder)
+        # Never while the renewal thread works: it would find the lease gone from Redis,
+        # call it lost and drop it from ``_locks`` between prefect-redis's release and its
+        # own removal of it (a KeyError at the end of a paid generation).
+        with self._leases_guard:
+            if self.is_lock_holder(key, holder):
+                super().release_lock(key, holder)
 
     def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
         """Wait until ``key`` is free; the probe lock is a lease too, never left behind."""
@@ -101,11 +107,12 @@ class LeasedRedisLockManager(AsyncInThreads, RedisLockManager):  # type: ignore[
 
     def renew_all(self) -> None:
         """Extend every lease this process holds back to a full ``lease_seconds``."""
-        for name, lock in list(self._locks.items()):
-            try:
-                lock.reacquire()  # type: ignore[union-attr]  # only sync locks are taken
-            except LockError:
-                # Lost (this process stalled for a whole lease): another holder may now
-                # generate the same image; its record and ours are the same request.
-                _LOG.warning("Lost the lease on %s; another run may take it over", name)
-                self._locks.pop(name, None)
+        with self._leases_guard:
+            for name, lock in list(self._locks.items()):
+                try:
+                    lock.reacquire()  # type: ignore[union-attr]  # only sync locks are taken
+                except LockError:
+                    # Lost (this process stalled for a whole lease): another holder may now
+                    # generate the same image; its record and ours are the same request.
+                    _LOG.warning("Lost the lease on %s; another run may take it over", name)
+                    self._locks.pop(name, None)

@@ -31,6 +31,7 @@ from prefect_image_pipeline.cli.server import (
     add_server_flags,
     connect_and_announce,
     explain_lost_server,
+    flush_to_temporary_server,
     restarting_if_lost,
     run_link,
     server_command,
@@ -149,6 +150,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
             single = len(inputs) == 1 and not (args.batch_api or wants_report(args))
             run = _run_estimate if args.estimate_only else _run_one if single else _run_batch
             code, flow_run_id = run(args, inputs)
+        flush_to_temporary_server(connection)
         link = run_link(connection, flow_run_id)
         if link:
             say(f"Prefect UI for this run: {link}")
@@ -158,6 +160,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
         if args.debug:
             traceback.print_exc()
+        flush_to_temporary_server(connection)
         reason = (explain_lost_server(connection) if connection else None) or explain(exc)
         print(f"\n✗ Error processing {subject}: {reason}", file=sys.stderr)
         if not args.debug:

@@ -6,6 +6,7 @@ The server itself lives in edges.prefect_server; this module is only what the te
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,3 +154,19 @@ def without_heartbeats() -> Iterator[None]:
 
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+def flush_to_temporary_server(connection: Connection | None) -> None:
+    """Send the run's queued logs and events while Prefect's temporary server still runs.
+
+    Left to exit, they were sent after the temporary server had stopped, and the last line
+    a user saw was Prefect's "Error logging to API: All connection attempts failed".
+    """
+    if connection is None or connection.mode != "ephemeral":
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(RuntimeError):  # no log was sent to the API
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()

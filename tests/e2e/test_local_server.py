@@ -56,9 +56,36 @@ def _offline(home: LocalHome, **extra: str) -> subprocess.CompletedProcess[str]:
     return home.run("--offline", "-i", str(SAMPLE), OPENAI_API_KEY="", **extra)
 
 
-def test_first_run_starts_one_server_and_later_runs_reuse_it(local_home: LocalHome) -> None:
+def _at_once(*runs: tuple[LocalHome, tuple[str, ...], dict[str, str]]) -> list[tuple[str, str]]:
+    """Start one offline run per (home, extra flags, extra environment) at the same moment;
+    their (stdout, stderr), each asserted to have succeeded. None is left running."""
+    started = [
+        subprocess.Popen(
+            home.command("--offline", *flags, "-i", str(SAMPLE)),
+            cwd=home.home.parent,
+            env=home.env(OPENAI_API_KEY="", **extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for home, flags, extra in runs
+    ]
+    try:
+        outputs = [run.communicate(timeout=240) for run in started]
+    finally:
+        for run in started:
+            if run.poll() is None:
+                run.kill()
+    assert [run.returncode for run in started] == [0] * len(started), [e for _, e in outputs]
+    return outputs
+
+
+def test_first_run_starts_one_server_on_loopback_and_later_runs_reuse_it(
+    local_home: LocalHome,
+) -> None:
     first = _offline(local_home)
     assert first.returncode == 0, first.stderr
+    _assert_listening_on_loopback_only(local_home.port)
     assert f"{STARTED}: UI at http://127.0.0.1:{local_home.port}; stop it with" in first.stdout
     assert "Prefect UI for this run: http://127.0.0.1:" in first.stdout
     state = local_home.state()
@@ -83,35 +110,8 @@ def test_first_run_starts_one_server_and_later_runs_reuse_it(local_home: LocalHo
     assert after.returncode == 3 and "No local Prefect server is running" in after.stdout
 
 
-def test_the_server_listens_on_loopback_only(local_home: LocalHome) -> None:
-    assert _offline(local_home).returncode == 0
-    port_hex = f"{local_home.port:04X}"
-    listening = [
-        line.split()[1]
-        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-        if line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
-    ]
-    assert listening == [f"0100007F:{port_hex}"]  # 127.0.0.1, nothing on 0.0.0.0
-    assert not any(
-        line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
-        for line in Path("/proc/net/tcp6").read_text().splitlines()[1:]
-    )
-
-
 def test_two_runs_at_the_same_moment_start_one_server(local_home: LocalHome) -> None:
-    runs = [
-        subprocess.Popen(
-            local_home.command("--offline", "-i", str(SAMPLE)),
-            cwd=local_home.home.parent,
-            env=local_home.env(OPENAI_API_KEY=""),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=240) for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    outputs = _at_once((local_home, (), {}), (local_home, (), {}))
     assert sum(out.count(STARTED) for out, _ in outputs) == 1
     servers = _servers_for(local_home.home)
     assert servers == [local_home.state().pid]
@@ -203,24 +203,7 @@ def test_two_homes_starting_at_the_same_moment_on_one_port_get_a_server_each(
     local_home: LocalHome, second_home: LocalHome
 ) -> None:
     second_home.port = local_home.port
-    runs = [
-        subprocess.Popen(
-            home.command("--offline", "-i", str(SAMPLE)),
-            cwd=home.home.parent,
-            env=home.env(OPENAI_API_KEY=""),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for home in (local_home, second_home)
-    ]
-    try:
-        outputs = [run.communicate(timeout=240) for run in runs]
-    finally:
-        for run in runs:
-            if run.poll() is None:
-                run.kill()
-    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    outputs = _at_once((local_home, (), {}), (second_home, (), {}))
     states = [local_home.state(), second_home.state()]
     # Both chose the free port at once; the one whose server lost it started on another.
     assert sorted(state.port for state in states)[0] == local_home.port
@@ -356,13 +339,20 @@ def test_a_server_that_dies_mid_run_is_replaced_and_the_run_goes_on(
     assert len(openai_fake.responses_requests) == 1  # nothing paid twice
 
 
-def test_ephemeral_server_leaves_nothing_running(local_home: LocalHome) -> None:
-    done = _offline(local_home, IMAGE_PIPELINE_EPHEMERAL_SERVER="1")
-    assert done.returncode == 0, done.stderr
-    assert STARTED not in done.stdout and "Prefect UI for this run" not in done.stdout
-    flag = local_home.run("--offline", "--ephemeral-server", "-i", str(SAMPLE), OPENAI_API_KEY="")
-    assert flag.returncode == 0, flag.stderr
-    assert read_state(local_home.home) is None and _servers_for(local_home.home) == []
+def test_ephemeral_server_leaves_nothing_running(
+    local_home: LocalHome, second_home: LocalHome
+) -> None:
+    # The variable in one home and the flag in another, at the same moment (each run
+    # spends most of its time starting Prefect's temporary server).
+    outputs = _at_once(
+        (local_home, (), {"IMAGE_PIPELINE_EPHEMERAL_SERVER": "1"}),
+        (second_home, ("--ephemeral-server",), {}),
+    )
+    for out, err in outputs:
+        assert STARTED not in out and "Prefect UI for this run" not in out
+        assert "Error logging to API" not in out + err  # sent before the server stopped
+    for home in (local_home, second_home):
+        assert read_state(home.home) is None and _servers_for(home.home) == []
 
 
 def test_flows_from_python_and_blocks_use_the_running_server(local_home: LocalHome) -> None:
@@ -419,6 +409,20 @@ def test_the_database_template_is_at_prefects_migration_head(tmp_path: Path) -> 
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
         flow_runs = connection.execute("SELECT count(*) FROM flow_run").fetchone()[0]
     assert revision == head and flow_runs == 0
+
+
+def _assert_listening_on_loopback_only(port: int) -> None:
+    port_hex = f"{port:04X}"
+    listening = [
+        line.split()[1]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
+    ]
+    assert listening == [f"0100007F:{port_hex}"]  # 127.0.0.1, nothing on 0.0.0.0
+    assert not any(
+        line.split()[1].endswith(f":{port_hex}") and line.split()[3] == "0A"
+        for line in Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    )
 
 
 def _identify(port: int) -> str | None:

@@ -66,6 +66,7 @@ def test_one_bad_image_does_not_sink_the_rest(
     assert len(openai_fake.responses_requests) == 3
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_rerun_of_a_finished_batch_is_all_cache_hits(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
@@ -163,6 +164,7 @@ def test_batch_results_and_artifacts_carry_each_images_cost_and_the_total(
     assert again.cost.usd == 0 and again.cost.cached
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_a_global_concurrency_limit_is_shared_by_every_run(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,6 +180,7 @@ def test_a_global_concurrency_limit_is_shared_by_every_run(
     assert openai_fake.max_in_flight == 1  # the limit, not the run's own cap, decided
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_a_429_pauses_the_whole_batch_not_just_one_task(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
@@ -193,6 +196,7 @@ def test_a_429_pauses_the_whole_batch_not_just_one_task(
     assert later and min(later) >= 2.9
 
 
+@pytest.mark.api_logs  # reads the run's error logs from the server
 def test_only_the_paid_steps_of_a_local_image_are_task_runs_named_after_it(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:

@@ -84,39 +84,40 @@ def _published(s3: S3Env, prefix: str = "generated-images") -> list[str]:
     return s3.keys(f"{prefix}/")
 
 
-def test_a_20_image_batch_with_wait_is_published_at_half_price_and_never_paid_again(
+@pytest.mark.slow  # over ~3 s: full lane only
+def test_a_batch_with_wait_is_published_at_half_price_and_never_paid_again(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
-    images = _images(tmp_path, 20)
+    images = _images(tmp_path, 10)
     report = _batch(images, wait_for_batch=True)
 
-    assert [o.status for o in report.outcomes] == ["uploaded"] * 20, report.summary()
+    assert [o.status for o in report.outcomes] == ["uploaded"] * 10, report.summary()
     (batch,) = openai_fake.batches
     assert batch["endpoint"] == "/v1/images/edits" and batch["status"] == "completed"
     assert batch["metadata"]["image_pipeline_submission"]
-    assert openai_fake.batch_lines_answered == 20
+    assert openai_fake.batch_lines_answered == 10
     assert openai_fake.images_requests == [] and openai_fake.responses_requests == []
     assert openai_fake.spec_errors == []
     lines = openai_fake.batch_input_lines(batch["id"])
-    assert len({line["custom_id"] for line in lines}) == 20
+    assert len({line["custom_id"] for line in lines}) == 10
     body = lines[0]["body"]
     assert (body["model"], body["quality"]) == (MODEL, "medium")
     assert body["images"][0]["image_url"].startswith("data:image/png;base64,")
-    assert len(_published(s3)) == 20
+    assert len(_published(s3)) == 10
     cost = report.cost
     assert cost.batch and cost.usd is not None and cost.interactive_usd is not None
     assert cost.usd == pytest.approx(cost.interactive_usd / 2)
     assert "at the Batch API price; interactive: $" in cost.describe()
 
     again = _batch(images, wait_for_batch=True)
-    assert [o.status for o in again.outcomes] == ["uploaded"] * 20
+    assert [o.status for o in again.outcomes] == ["uploaded"] * 10
     assert [o.public_url for o in again.outcomes] == [o.public_url for o in report.outcomes]
-    assert len(openai_fake.batches) == 1 and openai_fake.batch_lines_answered == 20
+    assert len(openai_fake.batches) == 1 and openai_fake.batch_lines_answered == 10
     assert again.cost.usd == 0.0
     # The interactive path finds the batch's answer in the cache: no call.
     single = process_image(image=images[3], api="images", image_model=MODEL, quality="medium")
     assert single.generation_cached and openai_fake.images_requests == []
-    assert len(_published(s3)) == 20
+    assert len(_published(s3)) == 10
 
 
 def test_without_wait_the_run_submits_and_the_next_run_publishes(

@@ -90,10 +90,16 @@ def _held_to(arrivals: list[float], interval: float) -> bool:
     )
 
 
+# Paced at 300 a minute against an allowance a tenth above it, the margin docs/scaling.md
+# asks for: the turns are exact (``_held_to`` checks them at 300), but on two busy cores a
+# request can leave its turn late and reach the fake bunched with the next one.
+ALLOWANCE = 330
+
+
 def test_a_batch_at_its_images_per_minute_gets_no_429(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
-    openai_fake.images_per_minute = 300  # OpenAI's bucket: one per 0.2 s, burst 2
+    openai_fake.images_per_minute = ALLOWANCE  # OpenAI's bucket: burst 2, then its rate
     images = _logos(tmp_path, 6)
     report = process_images(images=images, concurrency=4, images_per_minute=300)
     assert len(report.uploaded) == 6
@@ -118,7 +124,7 @@ def test_the_fleet_rate_is_the_limit_of_a_prefect_global_concurrency_limit(
     with get_client(sync_client=True) as client:
         client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=300))
     monkeypatch.setenv("IMAGE_PIPELINE_RATE_LIMIT", name)
-    openai_fake.images_per_minute = 300
+    openai_fake.images_per_minute = ALLOWANCE
     report = process_images(images=_logos(tmp_path, 6), concurrency=4)  # no rate of its own
     assert len(report.uploaded) == 6
     assert openai_fake.rate_limited == 0

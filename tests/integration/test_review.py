@@ -113,6 +113,7 @@ def test_the_artifacts_show_source_beside_result_with_the_error_first(
     assert failed_row.startswith("| **failed**: Image file not found")
 
 
+@pytest.mark.slow  # starts a browser
 def test_the_review_page_renders_every_card_in_headless_chromium(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:

@@ -49,6 +49,9 @@ WRONG_KEY_CANARY = "sk-wrong-canary-fedcba9876543210"
 # batch's previews show them; any other data URL is still a leak.
 THUMBNAILS = re.compile(r"!\[(?:source|result)\]\(data:image/webp;base64,[A-Za-z0-9+/=]+\)")
 
+# What reaches the Prefect server is searched too: the run logs go there.
+pytestmark = pytest.mark.api_logs
+
 
 @dataclass
 class Leaks:

@@ -166,6 +166,7 @@ def test_public_base_url_wins_over_cloudfront_and_keeps_the_s3_form_otherwise(
     assert published.public_url == f"https://pub-1.r2.dev/images/{published.key}"
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_a_failed_batch_rerun_on_a_fresh_container_pays_only_for_what_failed(
     openai_fake: FakeOpenAIServer,
     s3: S3Env,

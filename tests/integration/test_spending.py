@@ -115,6 +115,7 @@ def test_a_cap_below_one_image_is_refused_before_any_call(
     assert openai_fake.responses_requests == [] and s3.keys() == []
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_a_run_cap_stops_new_requests_and_a_rerun_with_more_pays_only_for_the_rest(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, concurrency: int
@@ -146,6 +147,7 @@ def cache_block(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_chunk_children_of_one_parent_share_its_cap(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, cache_block: str
 ) -> None:
@@ -176,6 +178,7 @@ def test_batch_mode_reserves_at_the_batch_price_when_submitting(
     }
 
 
+@pytest.mark.slow  # over ~3 s: full lane only
 def test_a_reached_daily_budget_stops_the_run_and_emits_an_event(
     openai_fake: FakeOpenAIServer,
     s3: S3Env,
@@ -315,6 +318,7 @@ def test_an_estimate_of_local_files_needs_no_aws_account_and_no_openai_key(
 ) -> None:
     monkeypatch.delenv("ARTIFACTS_BUCKET", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # STS away
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # refused at once, not after botocore's retries
     images = _logos(tmp_path, 1)
     with pytest.raises(RuntimeError, match="Failed to get AWS account ID"):
         process_images(images=images)  # publishing needs the bucket

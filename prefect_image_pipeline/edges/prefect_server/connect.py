@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from prefect_image_pipeline.edges.prefect_server.database import DATABASE_FILE, seed_database
 from prefect_image_pipeline.edges.prefect_server.manager import (
     Ensured,
     ensure_server,
@@ -62,12 +63,14 @@ def connect(*, start: bool) -> Connection:
         _drop_early_start(home, state)
         return Connection("configured", home)
     config = settings()
+    default_db = f"sqlite+aiosqlite:///{home / DATABASE_FILE}"
+    seed = PREFECT_API_DATABASE_CONNECTION_URL.value() == default_db
     if config.ephemeral_server:
         _drop_early_start(home, state)
+        if seed:  # Prefect's temporary server uses the same file: skip its 18 s of migrations
+            seed_database(home, prefect_version())
         return Connection("ephemeral", home)
     if start:
-        default_db = f"sqlite+aiosqlite:///{home / 'prefect.db'}"
-        seed = PREFECT_API_DATABASE_CONNECTION_URL.value() == default_db
         ensured = ensure_server(home, config.server_port, config.server_start_timeout, seed=seed)
     elif state and state.prefect_version == prefect_version() and is_serving(state, home):
         ensured = Ensured(state, started=False)

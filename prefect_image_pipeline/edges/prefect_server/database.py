@@ -11,6 +11,7 @@ otherwise Prefect migrates as usual.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -29,8 +30,15 @@ def seed_database(home: Path, prefect_version: str) -> bool:
     template = template_for(prefect_version)
     if target.exists() or not template.exists():
         return False
-    partial = home / f"{DATABASE_FILE}.seeding"
-    with gzip.open(template, "rb") as source, partial.open("wb") as out:
-        shutil.copyfileobj(source, out)
-    partial.replace(target)  # a reader sees no database or a whole one
+    partial = home / f"{DATABASE_FILE}.{os.getpid()}.seeding"
+    try:
+        with gzip.open(template, "rb") as source, partial.open("wb") as out:
+            shutil.copyfileobj(source, out)
+        # A hard link never replaces: a reader sees no database or a whole one, and a
+        # process seeding at the same moment cannot swap the file under one in use.
+        os.link(partial, target)
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
     return True
