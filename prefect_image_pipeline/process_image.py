@@ -15,14 +15,17 @@ from prefect_image_pipeline.options.run import (
     CredentialOptions,
     OutputOptions,
     PacingOptions,
+    PublishOptions,
     ReferenceOptions,
     RunOptions,
     SpendOptions,
 )
+from prefect_image_pipeline.pipeline.cdn import refresh_cdn
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.reporter import report
 from prefect_image_pipeline.pipeline.request import resolve_request
 from prefect_image_pipeline.pipeline.run import ProcessedImage, run_pipeline
+from prefect_image_pipeline.steps.alias import check_alias
 from prefect_image_pipeline.steps.cleanup import prepare_work_dir
 
 __all__ = ["ProcessedImage", "process_image"]
@@ -33,6 +36,7 @@ __all__ = ["ProcessedImage", "process_image"]
     GenerationOptions,
     ReferenceOptions,
     OutputOptions,
+    PublishOptions,
     PacingOptions,
     BatchModeOptions,
     CheckOptions,
@@ -47,6 +51,7 @@ def process_image(image: ImageParam, **options: Any) -> ProcessedImage | BatchRe
     """
     parse_input(image)  # refuse an unusable input before touching AWS
     run = RunOptions.from_parameters(options)
+    check_alias(run.publish.alias, image_count=1)
     request = resolve_request(run, main_input=image)
     if run.spend.estimate_only:
         return estimate_and_report([image], request)
@@ -56,6 +61,8 @@ def process_image(image: ImageParam, **options: Any) -> ProcessedImage | BatchRe
 
         return finish_batch(in_batch_mode([image], request, run, 1), key="process-image")
     work_dir, created = prepare_work_dir(run.output.output_dir)
-    return run_pipeline(
+    result = run_pipeline(
         image, request, work_dir, say=report, remove_work_dir=created, artifact=True
     )
+    refresh_cdn([result.alias])
+    return result

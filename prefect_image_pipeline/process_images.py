@@ -25,6 +25,7 @@ from prefect_image_pipeline.options.run import (
     CredentialOptions,
     OutputOptions,
     PacingOptions,
+    PublishOptions,
     ReferenceOptions,
     ReportOptions,
     RunOptions,
@@ -33,6 +34,7 @@ from prefect_image_pipeline.options.run import (
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.request import resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
+from prefect_image_pipeline.steps.alias import check_alias
 from prefect_image_pipeline.steps.cleanup import prepare_work_dir
 
 
@@ -43,6 +45,7 @@ from prefect_image_pipeline.steps.cleanup import prepare_work_dir
     GenerationOptions,
     ReferenceOptions,
     OutputOptions,
+    PublishOptions,
     PacingOptions,
     BatchModeOptions,
     CheckOptions,
@@ -58,6 +61,7 @@ def process_images(
     With ``estimate_only``, only what that would cost (batch.estimate)."""
     chunk = ChunkRef.parse(chunk_of) if chunk_of else None
     run = RunOptions.from_parameters(options)
+    check_alias(run.publish.alias, len(images))
     request = resolve_request(run, pacing_key=chunk.parent if chunk else None)  # one rate
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size

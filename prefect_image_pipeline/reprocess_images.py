@@ -42,6 +42,7 @@ from prefect_image_pipeline.options.run import (
     ConcurrencyOptions,
     CredentialOptions,
     PacingOptions,
+    PublishOptions,
     ReferenceOptions,
     ReportOptions,
     RunOptions,
@@ -50,6 +51,7 @@ from prefect_image_pipeline.options.run import (
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.request import PipelineRequest, resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
+from prefect_image_pipeline.steps.alias import check_alias
 from prefect_image_pipeline.steps.cleanup import prepare_work_dir
 
 
@@ -92,6 +94,7 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
     GenerationOptions,
     ReferenceOptions,
     PacingOptions,
+    PublishOptions,
     BatchModeOptions,
     CheckOptions,
     SpendOptions,
@@ -109,13 +112,14 @@ def reprocess_images(
     With ``estimate_only``, only what processing them would cost (batch.estimate)."""
     run = RunOptions.from_parameters(options)
     run = replace(run, output=replace(run.output, s3_prefix=destination_prefix))
+    check_alias(run.publish.alias, image_count=2)  # a prefix holds many: {stem} needed
     request = resolve_request(run)
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size
     store = request.store
     destination = store.key_prefix(destination_prefix)
     manifest_path = manifest_key or f"{destination}/manifest.json"
-    params = params_fingerprint(request.options, destination)
+    params = params_fingerprint(request.options, destination, request.publish)
 
     sources = list_sources_task(request, store.key_prefix(source_prefix), f"{destination}/")
     manifest = read_manifest_task(request, manifest_path)
@@ -155,9 +159,7 @@ def reprocess_images(
         for source, outcome in zip(todo, batch.outcomes, strict=True):
             done[source.key] = outcome
             if outcome.status == "uploaded" and outcome.key:
-                manifest.record(
-                    source, params, outcome.key, outcome.s3_url or "", outcome.public_url or ""
-                )
+                manifest.record(source, params, outcome)
         write_manifest_task(request, manifest_path, manifest)
     elif run.batch_mode.batch_api:  # nothing new: still publish what last night's batches answered
         from prefect_image_pipeline.batch_api.rounds import collect_now

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from prefect_image_pipeline.batch.outcomes import ImageOutcome
 from prefect_image_pipeline.edges.s3.objects import get_bytes_if_present, list_objects, put_bytes
 from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.options.run import PublishOptions
 
 if TYPE_CHECKING:
     from prefect_image_pipeline.edges.s3.objects import S3Client
@@ -38,6 +41,8 @@ class ManifestEntry(BaseModel):
     s3_url: str
     public_url: str
     processed_at: str
+    copies: list[str] = Field(default_factory=list)  # keys of its web copies
+    alias: str | None = None  # its stable key, when --alias is set
 
 
 class Manifest(BaseModel):
@@ -51,23 +56,30 @@ class Manifest(BaseModel):
         entry = self.entries.get(source.key)
         return entry is not None and entry.etag == source.etag and entry.params == params
 
-    def record(
-        self, source: SourceObject, params: str, output_key: str, s3_url: str, public_url: str
-    ) -> None:
-        """Remember a finished source."""
+    def record(self, source: SourceObject, params: str, outcome: ImageOutcome) -> None:
+        """Remember a finished source: its output, web copies and alias."""
         self.entries[source.key] = ManifestEntry(
             etag=source.etag,
             params=params,
-            output_key=output_key,
-            s3_url=s3_url,
-            public_url=public_url,
+            output_key=outcome.key or "",
+            s3_url=outcome.s3_url or "",
+            public_url=outcome.public_url or "",
             processed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            copies=[copy.key for copy in outcome.copies.copies] if outcome.copies else [],
+            alias=outcome.alias.key if outcome.alias else None,
         )
 
 
-def params_fingerprint(options: GenerationOptions, destination: str) -> str:
-    """A short hash of everything that changes the output of a source."""
-    payload = json.dumps([*options.fingerprint(), destination])
+def params_fingerprint(
+    options: GenerationOptions, destination: str, publish: PublishOptions | None = None
+) -> str:
+    """A short hash of everything that changes what a source publishes.
+
+    The web copies and alias enter it only when asked for, so manifests written before
+    they existed stay current; asking for them later reprocesses each source once (its
+    generation comes from the cache)."""
+    extra = [asdict(publish)] if publish is not None and publish != PublishOptions() else []
+    payload = json.dumps([*options.fingerprint(), destination, *extra])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 from prefect_image_pipeline.checks.review import Review
 from prefect_image_pipeline.pipeline.run import ProcessedImage
 from prefect_image_pipeline.pricing import CostEstimate, total
+from prefect_image_pipeline.steps.alias import AliasResult
+from prefect_image_pipeline.steps.web_copies import WebCopies
 
 
 class ImageOutcome(BaseModel):
@@ -26,6 +28,8 @@ class ImageOutcome(BaseModel):
     batch_id: str | None = None  # submitted: the OpenAI batch that will answer it
     review: Review | None = None  # checks and thumbnails, when an output was made
     background_cut_out: str | None = None  # the key colour cut out here, if one was
+    copies: WebCopies | None = None  # the web copies published beside it
+    alias: AliasResult | None = None  # the stable address, and what this run rewrote
 
     @property
     def flagged(self) -> bool:
@@ -46,6 +50,8 @@ class ImageOutcome(BaseModel):
             cost=result.cost,
             review=result.review,
             background_cut_out=result.background_cut_out,
+            copies=result.copies,
+            alias=result.alias,
         )
 
     @classmethod

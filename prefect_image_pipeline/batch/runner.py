@@ -23,6 +23,7 @@ from prefect_image_pipeline.batch.warmup import JOIN_TIMEOUT_SECONDS, start_warm
 from prefect_image_pipeline.checks.review import FlaggedOutputError
 from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.pacing.schedule import capped_by
+from prefect_image_pipeline.pipeline.cdn import refresh_cdn
 from prefect_image_pipeline.pipeline.reporter import report_progress
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.pipeline.run import run_pipeline
@@ -106,6 +107,7 @@ def run_batch(
 def finish_batch(report: BatchReport, key: str) -> BatchReport:
     """Publish the artifacts; raise BatchFailedError (the run ends Failed) if any image failed."""
     publish_report(report, key)
+    refresh_cdn(outcome.alias for outcome in report.outcomes)
     get_run_logger().info("Batch finished: %s", report.summary())
     if report.failed:
         raise BatchFailedError(report)

@@ -25,6 +25,7 @@ _KEY_FORMAT = "1"
 # (be5a233) put in its keys, so caches written by that release are still hits after it.
 GENERATION_CACHE_VERSION = "2eb2e86fc0f3fefe132518837b025c2f"
 UPLOAD_CACHE_VERSION = "c9ed4bcbdea71f2e48b0d670c991459c"
+COPIES_CACHE_VERSION = "1"
 
 
 def _digest(*parts: Any) -> str:
@@ -63,6 +64,19 @@ def upload_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
             destination.pop(late_field, None)
     return "upload-" + _digest(
         image.sha256, parameters["filename"], parameters["s3_prefix"], destination
+    )
+
+
+def copies_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Output image hash + its key + the widths and formats asked + destination."""
+    del context
+    destination = {k: v for k, v in asdict(parameters["store"]).items() if v is not None}
+    return "copies-" + _digest(
+        parameters["image"].sha256,
+        parameters["output_key"],
+        sorted(set(parameters["widths"] or [])),
+        list(dict.fromkeys(parameters["formats"] or [])),
+        destination,
     )
 
 
@@ -115,3 +129,4 @@ def _policy(key_fn: Any, version: str) -> CachePolicy:
 _LOCKS = StepLockManager()  # type: ignore[no-untyped-call]
 GENERATION_CACHE = _policy(generation_key, GENERATION_CACHE_VERSION)
 UPLOAD_CACHE = _policy(upload_key, UPLOAD_CACHE_VERSION)
+COPIES_CACHE = _policy(copies_key, COPIES_CACHE_VERSION)

@@ -27,12 +27,14 @@ from pydantic import Field
 from prefect_image_pipeline.steps.generate import GeneratedImage
 from prefect_image_pipeline.steps.upload import PublishedImage
 from prefect_image_pipeline.steps.usage import TokenUsage
+from prefect_image_pipeline.steps.web_copies import WebCopies
 
 # The one record format, for records on this host (RecordSerializer) and in a shared
 # bucket (cache.shared): bump it only with a reader for the old one, or caches are paid again.
 RECORD_FORMAT = 1
 GENERATED_IMAGE = "generated-image"
 PUBLISHED_IMAGE = "published-image"
+WEB_COPIES = "web-copies"
 # Where records pickled by earlier releases look for their classes.
 _LEGACY_MODULES: dict[str, tuple[type, ...]] = {
     "flows.generate": (GeneratedImage, TokenUsage),
@@ -53,14 +55,20 @@ def encode_record(obj: object) -> tuple[dict[str, Any], bytes]:
         return _record(GENERATED_IMAGE, fields), obj.png
     if isinstance(obj, PublishedImage):
         return _record(PUBLISHED_IMAGE, asdict(obj)), b""
+    if isinstance(obj, WebCopies):
+        return _record(WEB_COPIES, obj.model_dump(mode="json")), b""
     raise TypeError(f"No cache record type for {type(obj).__name__}")
 
 
-def decode_record(record: dict[str, Any], body: bytes) -> GeneratedImage | PublishedImage:
+def decode_record(
+    record: dict[str, Any], body: bytes
+) -> GeneratedImage | PublishedImage | WebCopies:
     """The object ``encode_record`` made ``record`` and ``body`` from."""
     fields = record["fields"]
     if record["record"] == PUBLISHED_IMAGE:
         return PublishedImage(**fields)
+    if record["record"] == WEB_COPIES:
+        return WebCopies.model_validate(fields)
     if record["record"] != GENERATED_IMAGE:
         raise KeyError(record["record"])
     usage = fields.get("usage")

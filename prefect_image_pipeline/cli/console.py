@@ -37,11 +37,36 @@ def print_results(result: ProcessedImage) -> None:
     say(RULE)
     say(f"S3 URL:        {result.s3_url}")
     say(f"Public URL:    {result.public_url}")
+    _say_web(result)
     if result.cost is not None:
         say(result.cost.describe())
     say(RULE)
     say()
     say("✓ Processing complete!")
+
+
+def _say_web(result: ProcessedImage) -> None:
+    """The web copies, the stable alias and the <picture> a page pastes, when asked for."""
+    from prefect_image_pipeline.steps.srcset import picture_html
+
+    if result.copies is not None:
+        made = result.copies
+        say(f"Web copies:    {len(made.copies)}")
+        for copy in made.copies:
+            say(f"  {copy.format:<5} {copy.width:>5}w  {copy.bytes:>9,} bytes  {copy.public_url}")
+        for reason in made.skipped:
+            say(f"  {reason}")
+    if result.alias is not None:
+        alias = result.alias
+        state = f"{len(alias.written)} rewritten, {len(alias.unchanged)} unchanged"
+        say(f"Stable URL:    {alias.public_url} ({state})")
+    if result.copies is not None and result.copies.copies:
+        made = result.copies
+        say("HTML:")
+        for line in picture_html(
+            result.public_url, made.content_type, made.width, made.height, made.copies
+        ).splitlines():
+            say(f"  {line}")
 
 
 def print_summary(report: BatchReport) -> None:

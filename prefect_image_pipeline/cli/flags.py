@@ -55,6 +55,16 @@ def _add(section: argparse._ArgumentGroup, option: Option) -> None:
     if base is bool:
         section.add_argument(*option.flags, dest=option.name, action="store_true", help=help_text)
         return
+    if get_origin(base) is list and option.spec.separator:
+        section.add_argument(
+            *option.flags,
+            dest=option.name,
+            action="extend",
+            type=_items_of(option),
+            metavar=option.spec.metavar,
+            help=help_text,
+        )
+        return
     if get_origin(base) is list:
         section.add_argument(
             *option.flags,
@@ -107,6 +117,22 @@ def _json_schemas(annotation: Any) -> list[dict[str, Any]]:
         for m in get_args(annotation)[1:]
         if isinstance(m, WithJsonSchema) and m.json_schema
     ]
+
+
+def _items_of(option: Option) -> Callable[[str], list[Any]]:
+    """Reads ``320,640`` as the list parameter would, each item checked (bounds, choices)."""
+    separator = option.spec.separator or ","
+    adapter: TypeAdapter[Any] = TypeAdapter(_without_none(option.annotation))
+
+    def parse(text: str) -> list[Any]:
+        items = [item.strip() for item in text.split(separator) if item.strip()]
+        try:
+            return list(adapter.validate_python(items))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise argparse.ArgumentTypeError(f"{text!r}: {error['msg'].lower()}") from None
+
+    return parse
 
 
 def _parser_of(option: Option) -> Callable[[str], Any]:

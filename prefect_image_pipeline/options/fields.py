@@ -39,6 +39,7 @@ class OptionSpec:
     parameter_default: Any = SAME  # when the flow's default differs from the field's
     tool_field: str | None = None  # its name in the image_generation tool, sent when set
     edit_field: str | None = None  # its name in images.edit, sent when set
+    separator: str | None = None  # a list flag takes its items in one word: --widths 320,640
 
 
 def option(
@@ -51,6 +52,7 @@ def option(
     parameter_default: Any = SAME,
     tool_field: str | None = None,
     edit_field: str | None = None,
+    separator: str | None = None,
 ) -> Any:
     """A dataclass field that is also an option's one definition (see OptionSpec)."""
     spec = OptionSpec(
@@ -61,6 +63,7 @@ def option(
         parameter_default=parameter_default,
         tool_field=tool_field,
         edit_field=edit_field,
+        separator=separator,
     )
     return dataclasses.field(default=default, metadata={_SPEC: spec})
 

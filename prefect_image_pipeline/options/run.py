@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field
 
@@ -193,6 +193,46 @@ class ChunkOptions:
     )
 
 
+WebWidth = Annotated[int, Field(ge=16, le=8192)]
+WebFormatName = Literal["webp", "avif", "png", "jpeg"]
+MaxAge = Annotated[int, Field(ge=0, le=31_536_000)]
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """What is published besides the output: web copies and a stable address (web)."""
+
+    widths: list[int] | None = option(
+        None,
+        "Also publish copies this many pixels wide (e.g. 320,640,1280; never wider than "
+        "the output), in each of formats.",
+        annotation=list[WebWidth] | None,
+        metavar="W,W,...",
+        separator=",",
+    )
+    formats: list[str] | None = option(
+        None,
+        "Formats of the copies (e.g. webp,avif); empty: the output's own. Without widths: "
+        "one full-size copy per format.",
+        annotation=list[WebFormatName] | None,
+        metavar="FMT,FMT,...",
+        separator=",",
+    )
+    alias: str | None = option(
+        None,
+        "Also write the output and its copies under this stable key (e.g. logos/acme.png; "
+        "{stem} for each image's name in a batch), rewritten only when the image changes; "
+        "CLOUDFRONT_DISTRIBUTION_ID set: the CDN is told to refresh it.",
+        metavar="KEY",
+    )
+    alias_max_age: int = option(
+        300,
+        "Seconds browsers and the CDN may keep the alias before asking again.",
+        annotation=MaxAge,
+        metavar="SECONDS",
+    )
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Every option of a run, by group; what a flow's flat parameters describe."""
@@ -208,6 +248,7 @@ class RunOptions:
     credentials: CredentialOptions = field(default_factory=CredentialOptions)
     concurrency: ConcurrencyOptions = field(default_factory=ConcurrencyOptions)
     chunks: ChunkOptions = field(default_factory=ChunkOptions)
+    publish: PublishOptions = field(default_factory=PublishOptions)
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> Self:

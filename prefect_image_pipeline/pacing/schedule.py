@@ -105,17 +105,22 @@ def _schedule_for(name: str, images_per_minute: float, redis_url: str | None) ->
 
 @contextmanager
 def request_slot() -> Iterator[None]:
-    """What to hold around one OpenAI HTTP exchange: its turns, the batch cap, the limit."""
-    for schedule in (_run_schedule.get(), fleet_schedule()):
-        if schedule is not None:
+    """What to hold around one OpenAI HTTP exchange: the batch cap, the limit, its turns.
+
+    The turns come last, once nothing else can hold the request up: reserved earlier, a
+    request that then waited for a slot or a Prefect API answer (the limits are looked up
+    on first use) left late and reached OpenAI bunched with the next ones, drawing 429s.
+    """
+    name = settings().openai_limit_name
+    limited = FlowRunContext.get() is not None and limit_exists(name)
+    schedules = [s for s in (_run_schedule.get(), fleet_schedule()) if s is not None]
+    with (
+        _slots.get() or nullcontext(),
+        concurrency(name, occupy=1, strict=True) if limited else nullcontext(),
+    ):
+        for schedule in schedules:
             wait_turn(schedule)
-    with _slots.get() or nullcontext():
-        name = settings().openai_limit_name
-        if FlowRunContext.get() is None or not limit_exists(name):
-            yield
-            return
-        with concurrency(name, occupy=1, strict=True):
-            yield
+        yield
 
 
 def limit_exists(name: str) -> bool:

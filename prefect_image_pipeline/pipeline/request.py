@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from prefect_image_pipeline.cache.storage import check_cache_block
 from prefect_image_pipeline.edges.redis import check_reachable
 from prefect_image_pipeline.options.generation import GenerationOptions
-from prefect_image_pipeline.options.run import RunOptions
+from prefect_image_pipeline.options.run import PublishOptions, RunOptions
 from prefect_image_pipeline.pipeline.targets import (
     GeneratorTarget,
     StoreTarget,
@@ -41,6 +41,7 @@ class PipelineRequest:
     images_per_minute: int | None = None  # None: no rate of the run's own
     pacing_key: str | None = None  # whose rate: a chunk's parent run, else this run
     strict_checks: bool = False  # a flagged output fails instead of being published
+    publish: PublishOptions = field(default_factory=PublishOptions)  # web copies, alias
 
 
 def resolve_request(
@@ -96,6 +97,7 @@ def resolve_request(
         images_per_minute=run.pacing.images_per_minute,
         pacing_key=pacing_key,
         strict_checks=run.checks.strict_checks,
+        publish=run.publish,
     )
 
 

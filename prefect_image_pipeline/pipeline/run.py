@@ -27,7 +27,9 @@ from prefect_image_pipeline.pipeline.artifact import publish_result
 from prefect_image_pipeline.pipeline.reporter import Say, StepReporter
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.pipeline.tasks import (
+    alias_task,
     cleanup_task,
+    copies_task,
     encode_task,
     generate_task,
     load_task,
@@ -37,6 +39,7 @@ from prefect_image_pipeline.pipeline.tasks import (
 )
 from prefect_image_pipeline.pricing import CostEstimate, estimate_cost, load_price_table
 from prefect_image_pipeline.settings.config import settings
+from prefect_image_pipeline.steps.alias import AliasResult, alias_base
 from prefect_image_pipeline.steps.cleanup import cleanup_temp_files
 from prefect_image_pipeline.steps.encode import EncodedImage, encode_loaded
 from prefect_image_pipeline.steps.generate import GeneratedImage
@@ -48,6 +51,7 @@ from prefect_image_pipeline.steps.upload import (
     save_generated,
 )
 from prefect_image_pipeline.steps.usage import TokenUsage
+from prefect_image_pipeline.steps.web_copies import WebCopies
 
 
 class ProcessedImage(BaseModel):
@@ -68,6 +72,8 @@ class ProcessedImage(BaseModel):
     # The key colour (#RRGGBB) cut out here because the image model cannot make a
     # transparent background (steps.transparency); None when it was not needed.
     background_cut_out: str | None = None
+    copies: WebCopies | None = None  # --widths/--formats: the web copies published
+    alias: AliasResult | None = None  # --alias: the stable address and what it rewrote
 
 
 def _silent(line: str) -> None:
@@ -132,6 +138,27 @@ class _Steps:
         filename = output_filename(f"generated_{name}", saved.extension)
         upload = with_cache(retrying(upload_task), self.request.cache_block)
         return upload(saved, filename, self.request.s3_prefix, self.request.store, label=name)
+
+    def copies(self, saved: SavedImage, published: PublishedImage, name: str) -> WebCopies | None:
+        publish = self.request.publish
+        if not (publish.widths or publish.formats):
+            return None
+        copies = with_cache(retrying(copies_task), self.request.cache_block)
+        return copies(
+            saved, published.key, publish.widths, publish.formats, self.request.store, label=name
+        )
+
+    def alias(
+        self, saved: SavedImage, published: PublishedImage, copies: WebCopies | None, name: str
+    ) -> AliasResult | None:
+        publish = self.request.publish
+        if publish.alias is None:
+            return None
+        stem = output_filename(name).rsplit(".", 1)[0]
+        base = self.request.store.key_prefix(alias_base(publish.alias, stem))
+        point = retrying(alias_task)
+        store = self.request.store
+        return point(base, published, saved, copies, publish.alias_max_age, store, label=name)
 
     def cleanup(self, paths: list[str], name: str) -> None:
         if self.inline:
@@ -205,6 +232,8 @@ def _run_steps(
     report.uploading()
     published = steps.upload(saved, loaded.name)
     report.uploaded()
+    copies = steps.copies(saved, published, loaded.name)
+    alias = steps.alias(saved, published, copies, loaded.name)
     return ProcessedImage(
         input=source.raw,
         s3_url=published.s3_url,
@@ -219,4 +248,6 @@ def _run_steps(
         cost=cost,
         review=review,
         background_cut_out=generated.cut_out_key,
+        copies=copies,
+        alias=alias,
     )

@@ -16,13 +16,15 @@ from typing import Any, TypeVar, cast
 from prefect import Task, task
 from prefect.logging import get_run_logger
 
-from prefect_image_pipeline.cache.keys import GENERATION_CACHE, UPLOAD_CACHE
+from prefect_image_pipeline.cache.keys import COPIES_CACHE, GENERATION_CACHE, UPLOAD_CACHE
 from prefect_image_pipeline.cache.records import RecordSerializer, register_legacy_modules
+from prefect_image_pipeline.edges.cloudfront import invalidate
 from prefect_image_pipeline.errors import is_transient
 from prefect_image_pipeline.inputs import ImageInput
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.pipeline.targets import GeneratorTarget, StoreTarget
 from prefect_image_pipeline.settings.config import settings
+from prefect_image_pipeline.steps.alias import AliasResult, alias_writes, point_alias
 from prefect_image_pipeline.steps.cleanup import cleanup_temp_files
 from prefect_image_pipeline.steps.encode import EncodedImage, encode_loaded
 from prefect_image_pipeline.steps.generate import GeneratedImage
@@ -34,6 +36,7 @@ from prefect_image_pipeline.steps.upload import (
     build_object_key,
     save_generated,
 )
+from prefect_image_pipeline.steps.web_copies import WebCopies, publish_copies
 
 TaskT = TypeVar("TaskT", bound=Task[Any, Any])
 RETRY_JITTER_FACTOR = 0.5
@@ -148,6 +151,55 @@ def upload_task(
     published = store.open().put_image(key, Path(image.path).read_bytes())
     get_run_logger().info("Uploaded %s", published.s3_url)
     return published
+
+
+@task(
+    name="copies",
+    task_run_name="copies {label}",
+    cache_policy=COPIES_CACHE,
+    persist_result=True,
+    result_serializer=_RECORDS,
+    cache_result_in_memory=False,
+)
+def copies_task(
+    image: SavedImage,
+    output_key: str,
+    widths: list[int] | None,
+    formats: list[str] | None,
+    store: StoreTarget,
+    label: str = "image",
+) -> WebCopies:
+    """Publish the output's web copies; cached, so a rerun encodes and uploads nothing."""
+    made = publish_copies(Path(image.path).read_bytes(), output_key, widths, formats, store.open())
+    get_run_logger().info("Published %s web copies of %s", len(made.copies), output_key)
+    return made
+
+
+@task(name="alias", task_run_name="alias {label}")
+def alias_task(
+    base: str,
+    published: PublishedImage,
+    image: SavedImage,
+    copies: WebCopies | None,
+    max_age: int,
+    store: StoreTarget,
+    label: str = "image",
+) -> AliasResult:
+    """Point the stable alias at this output and its copies (S3-side copies, when changed)."""
+    writes = alias_writes(
+        base, published.key, image.sha256, image.mime_type, copies.copies if copies else []
+    )
+    result = point_alias(store.open(), writes, max_age)
+    get_run_logger().info("Alias %s: %s rewritten", result.key, len(result.written))
+    return result
+
+
+@task(name="invalidate", task_run_name="invalidate {distribution_id}")
+def invalidate_task(distribution_id: str, keys: list[str], reference: str) -> str | None:
+    """Ask CloudFront to refresh the alias keys this run rewrote."""
+    invalidation = invalidate(distribution_id, keys, reference)
+    get_run_logger().info("CloudFront invalidation %s of %s path(s)", invalidation, len(keys))
+    return invalidation
 
 
 @task(name="cleanup", task_run_name="cleanup {label}")

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         validation_alias="CLOUDFRONT_DOMAIN",
         description="CloudFront domain for public URLs, without scheme or trailing slash.",
     )
+    cloudfront_distribution_id: str | None = Field(
+        default=None,
+        validation_alias="CLOUDFRONT_DISTRIBUTION_ID",
+        description="CloudFront distribution to invalidate when a stable alias (--alias) changes.",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
-from prefect_image_pipeline.edges.s3.objects import put_bytes
+from prefect_image_pipeline.edges.s3.objects import copy_object, head_metadata, put_bytes
 from prefect_image_pipeline.errors import InvalidImageSourceError
 from prefect_image_pipeline.formats import sniff_mime_type
 from prefect_image_pipeline.steps.encode import sha256_hex
@@ -82,6 +82,20 @@ class ObjectStore(Protocol):
 
     def put_document(self, key: str, data: bytes, content_type: str) -> PublishedImage:
         """Store a report (HTML, JSON lines) that a later run may replace."""
+        ...
+
+    def put_copy(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        """Store a web copy (immutable, as the image it was made from)."""
+        ...
+
+    def point(
+        self, source_key: str, key: str, sha256: str, content_type: str, max_age: int
+    ) -> bool:
+        """Make ``key`` hold ``source_key``'s bytes unless it already does; True if written."""
+        ...
+
+    def public_url(self, key: str) -> str:
+        """The public URL of ``key``."""
         ...
 
 
@@ -153,14 +167,31 @@ class S3ObjectStore:
         # Rewritten by a redo: never cached by browsers or a CDN.
         return self._put(key, data, content_type, "no-cache")
 
+    def put_copy(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        return self._put(key, data, content_type, CACHE_CONTROL)
+
+    def point(
+        self, source_key: str, key: str, sha256: str, content_type: str, max_age: int
+    ) -> bool:
+        # The alias's SHA-256 rides in its metadata: the same bytes are never rewritten.
+        if (head_metadata(self._client, self.bucket, key) or {}).get("sha256") == sha256:
+            return False
+        cache_control = f"public, max-age={max_age}"
+        metadata = {"sha256": sha256}
+        copy_object(
+            self._client, self.bucket, source_key, key, content_type, cache_control, metadata
+        )
+        return True
+
+    def public_url(self, key: str) -> str:
+        return s3_public_url(
+            self.bucket, self.region, key, self.cloudfront_domain, self.public_base_url
+        )
+
     def _put(self, key: str, data: bytes, mime: str, cache_control: str) -> PublishedImage:
         put_bytes(self._client, self.bucket, key, data, mime, cache_control)
         return PublishedImage(
-            s3_url=f"s3://{self.bucket}/{key}",
-            public_url=s3_public_url(
-                self.bucket, self.region, key, self.cloudfront_domain, self.public_base_url
-            ),
-            key=key,
+            s3_url=f"s3://{self.bucket}/{key}", public_url=self.public_url(key), key=key
         )
 
 
@@ -171,10 +202,7 @@ class LocalObjectStore:
         self.root = root
 
     def put_image(self, key: str, data: bytes) -> PublishedImage:
-        root = self.root.resolve()
-        path = (root / key).resolve()
-        if not path.is_relative_to(root):
-            raise InvalidImageSourceError(f"Refused key {key!r}: it leads outside {root}")
+        path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_bytes(data)
@@ -185,3 +213,27 @@ class LocalObjectStore:
     def put_document(self, key: str, data: bytes, content_type: str) -> PublishedImage:
         del content_type  # a file on disk has none
         return self.put_image(key, data)
+
+    def put_copy(self, key: str, data: bytes, content_type: str) -> PublishedImage:
+        del content_type
+        return self.put_image(key, data)
+
+    def point(
+        self, source_key: str, key: str, sha256: str, content_type: str, max_age: int
+    ) -> bool:
+        del content_type, max_age  # a file on disk has no headers
+        target = self._path(key)
+        if target.exists() and sha256_hex(target.read_bytes()) == sha256:
+            return False
+        self.put_image(key, self._path(source_key).read_bytes())
+        return True
+
+    def public_url(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def _path(self, key: str) -> Path:
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidImageSourceError(f"Refused key {key!r}: it leads outside {root}")
+        return path

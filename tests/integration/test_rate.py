@@ -90,22 +90,27 @@ def _held_to(arrivals: list[float], interval: float) -> bool:
     )
 
 
-# Paced at 300 a minute against an allowance a tenth above it, the margin docs/scaling.md
-# asks for: the turns are exact (``_held_to`` checks them at 300), but on two busy cores a
-# request can leave its turn late and reach the fake bunched with the next one.
-ALLOWANCE = 330
+# Paced at 120 a minute (one every 0.5 s) against OpenAI's bucket at that rate plus a tenth.
+# The turns are exact; the arrivals carry the machine's jitter. With both cores busy (the
+# suite's two workers) a thread was seen to leave its turn 0.25 s late: a lateness under
+# one interval bunches it with the next request only, which a burst of 2 allows, so the
+# interval is kept well above it.
+RATE = 120
+INTERVAL = 60 / RATE
+ALLOWANCE = RATE * 1.1
 
 
+@pytest.mark.slow  # over ~3 s: full lane only (the fleet-rate test below paces in both)
 def test_a_batch_at_its_images_per_minute_gets_no_429(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
     openai_fake.images_per_minute = ALLOWANCE  # OpenAI's bucket: burst 2, then its rate
-    images = _logos(tmp_path, 6)
-    report = process_images(images=images, concurrency=4, images_per_minute=300)
-    assert len(report.uploaded) == 6
+    images = _logos(tmp_path, 5)
+    report = process_images(images=images, concurrency=4, images_per_minute=RATE)
+    assert len(report.uploaded) == 5
     assert openai_fake.rate_limited == 0
-    assert len(openai_fake.responses_requests) == 6
-    assert _held_to(_arrivals(openai_fake), 0.2)
+    assert len(openai_fake.responses_requests) == 5
+    assert _held_to(_arrivals(openai_fake), INTERVAL)
 
 
 def test_without_pacing_the_same_batch_is_rate_limited(
@@ -122,10 +127,10 @@ def test_the_fleet_rate_is_the_limit_of_a_prefect_global_concurrency_limit(
 ) -> None:
     name = f"images-per-minute-{uuid.uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:
-        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=300))
+        client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=RATE))
     monkeypatch.setenv("IMAGE_PIPELINE_RATE_LIMIT", name)
     openai_fake.images_per_minute = ALLOWANCE
-    report = process_images(images=_logos(tmp_path, 6), concurrency=4)  # no rate of its own
-    assert len(report.uploaded) == 6
+    report = process_images(images=_logos(tmp_path, 5), concurrency=4)  # no rate of its own
+    assert len(report.uploaded) == 5
     assert openai_fake.rate_limited == 0
-    assert _held_to(_arrivals(openai_fake), 0.2)
+    assert _held_to(_arrivals(openai_fake), INTERVAL)

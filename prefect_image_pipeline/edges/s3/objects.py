@@ -21,9 +21,11 @@ __all__ = [
     "ObjectTooLargeError",
     "S3Client",
     "S3Error",
+    "copy_object",
     "delete_object",
     "get_bytes",
     "get_bytes_if_present",
+    "head_metadata",
     "is_missing",
     "list_objects",
     "put_bytes",
@@ -109,3 +111,35 @@ def list_objects(client: S3Client, bucket: str, prefix: str) -> Iterator[ListedO
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             yield ListedObject(item["Key"], item["ETag"].strip('"'), item["Size"])
+
+
+def head_metadata(client: S3Client, bucket: str, key: str) -> dict[str, str] | None:
+    """The object's user metadata (``x-amz-meta-*``), or None when there is no object."""
+    try:
+        return dict(client.head_object(Bucket=bucket, Key=key).get("Metadata", {}))
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+
+
+def copy_object(
+    client: S3Client,
+    bucket: str,
+    source_key: str,
+    key: str,
+    content_type: str,
+    cache_control: str,
+    metadata: dict[str, str],
+) -> None:
+    """Copy ``source_key`` to ``key`` in the bucket, S3-side (no bytes pass through here),
+    with the headers and metadata given instead of the source's."""
+    client.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": source_key},
+        MetadataDirective="REPLACE",
+        ContentType=content_type,
+        CacheControl=cache_control,
+        Metadata=metadata,
+    )
