@@ -15,7 +15,12 @@ from prefect.artifacts import (
 )
 
 from prefect_image_pipeline.batch.outcomes import BatchReport
-from prefect_image_pipeline.pipeline.artifact import PREVIEW_HEADER, checks_cell, preview_row
+from prefect_image_pipeline.pipeline.artifact import (
+    PREVIEW_HEADER,
+    checks_cell,
+    preview_row,
+    web_markdown,
+)
 
 MAX_PREVIEWS = 100  # embedded thumbnails: about 10 KB an image
 # Each update is a blocking API call from the flow's thread (0.15-0.25 s measured on a
@@ -82,6 +87,10 @@ def previews_markdown(report: BatchReport) -> str:
     lines += [
         preview_row(o.status, o.error, o.review, o.cost, o.input, o.public_url) for o in shown
     ]
+    for outcome in shown:
+        web = web_markdown(outcome.public_url, outcome.copies, outcome.alias)
+        if web:
+            lines += ["", f"## {outcome.input}", *web]
     if len(report.outcomes) > len(shown):
         lines.append("")
         lines.append(

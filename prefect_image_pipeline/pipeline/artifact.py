@@ -13,10 +13,13 @@ from uuid import UUID
 from prefect.artifacts import create_markdown_artifact
 
 from prefect_image_pipeline.inputs import parse_input
+from prefect_image_pipeline.steps.srcset import picture_html
 
 if TYPE_CHECKING:
     from prefect_image_pipeline.checks.review import Review
     from prefect_image_pipeline.pricing import CostEstimate
+    from prefect_image_pipeline.steps.alias import AliasResult
+    from prefect_image_pipeline.steps.web_copies import WebCopies
 
 RESULT_KEY = "process-image-result"
 
@@ -35,6 +38,12 @@ class Published(Protocol):
 
     @property
     def public_url(self) -> str: ...
+
+    @property
+    def copies(self) -> WebCopies | None: ...
+
+    @property
+    def alias(self) -> AliasResult | None: ...
 
 
 PREVIEW_HEADER = [
@@ -87,7 +96,31 @@ def result_markdown(processed: Published) -> str:
     row = preview_row(
         "uploaded", None, processed.review, processed.cost, source.shown, processed.public_url
     )
-    return "\n".join([title, "", *PREVIEW_HEADER, row])
+    web = web_markdown(processed.public_url, processed.copies, processed.alias)
+    return "\n".join([title, "", *PREVIEW_HEADER, row, *web])
+
+
+def web_markdown(
+    public_url: str | None, copies: WebCopies | None, alias: AliasResult | None
+) -> list[str]:
+    """The web copies, the stable alias and the ``<picture>`` to paste, as markdown lines
+    (none when the run asked for neither)."""
+    lines: list[str] = []
+    if copies is not None:
+        lines += ["", "Web copies:", ""]
+        lines += [
+            f"- [{c.format} {c.width}w]({c.public_url}): {c.bytes:,} bytes" for c in copies.copies
+        ]
+        lines += [f"- {reason}" for reason in copies.skipped]
+    if alias is not None:
+        state = f"{len(alias.written)} rewritten, {len(alias.unchanged)} unchanged"
+        lines += ["", f"Stable URL: [{alias.key}]({alias.public_url}) ({state})"]
+    if copies is not None and copies.copies and public_url:
+        snippet = picture_html(
+            public_url, copies.content_type, copies.width, copies.height, copies.copies
+        )
+        lines += ["", "```html", snippet, "```"]
+    return lines
 
 
 def publish_result(processed: Published, key: str = RESULT_KEY) -> UUID:

@@ -16,6 +16,12 @@ from typing import Any, cast
 import boto3
 import pytest
 from PIL import Image
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
 
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.errors import ConfigurationError
@@ -88,9 +94,13 @@ def _invalidated(distribution_id: str) -> list[list[str]]:
 def test_copies_at_each_width_and_format_are_published_beside_the_output(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
-    result = process_image(
-        image=_logo_file(tmp_path), widths=[320, 640, 2048], formats=["webp", "avif"]
+    state = process_image(
+        image=_logo_file(tmp_path),
+        widths=[320, 640, 2048],
+        formats=["webp", "avif"],
+        return_state=True,
     )
+    result = state.result()  # type: ignore[union-attr]
     assert isinstance(result, ProcessedImage) and result.copies is not None
     stem = result.key.rsplit(".", 1)[0]
     expected = {f"{stem}-{w}w.{fmt}" for w in (320, 640) for fmt in ("webp", "avif")}
@@ -110,6 +120,25 @@ def test_copies_at_each_width_and_format_are_published_beside_the_output(
             assert image.format == copy.format.upper() and image.size[0] == copy.width
         assert _corner_alpha(data) == 0  # transparency kept
     assert len(openai_fake.responses_requests) == 1
+    # The run's result artifact lists them too, with the snippet to paste.
+    artifact = _artifact("process-image-result", state.state_details.flow_run_id)  # type: ignore[union-attr]
+    assert all(f"]({copy.public_url})" in artifact for copy in result.copies.copies)
+    assert (
+        "2048w skipped" in artifact
+        and '```html\n<picture>\n  <source type="image/avif"' in artifact
+    )
+
+
+def _artifact(key: str, flow_run_id: Any) -> str:
+    """The markdown of artifact ``key`` of one flow run, as the server's API returns it."""
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
+    return str(artifact.data)
 
 
 def test_a_rerun_encodes_and_uploads_nothing(
@@ -164,8 +193,11 @@ def test_a_batch_names_each_alias_with_its_stem_and_invalidates_once(
     openai_fake: FakeOpenAIServer, s3: S3Env, distribution: str, tmp_path: Path
 ) -> None:
     images = [_logo_file(tmp_path, seed=n, name=f"brand-{n}") for n in range(3)]
-    report = cast(BatchReport, process_images(images=images, alias="latest/{stem}.png"))
+    state = process_images(images=images, alias="latest/{stem}.png", return_state=True)
+    report = cast(BatchReport, state.result())  # type: ignore[union-attr]
     assert [o.status for o in report.outcomes] == ["uploaded"] * 3
+    previews = _artifact("process-images-previews", state.state_details.flow_run_id)  # type: ignore[union-attr]
+    assert "Stable URL: [latest/brand-2.png](" in previews
     keys = [f"latest/brand-{n}.png" for n in range(3)]
     assert [o.alias.key if o.alias else None for o in report.outcomes] == keys
     assert _invalidated(distribution) == [sorted(f"/{key}" for key in keys)]
