@@ -124,8 +124,25 @@ def _card(outcome: ImageOutcome) -> str:
     if outcome.public_url:
         url = html.escape(outcome.public_url)
         parts.append(f'<a href="{url}">{url}</a>')
+    parts.append(_web(outcome))
     parts.append("</article>")
     return "".join(parts)
+
+
+def _web(outcome: ImageOutcome) -> str:
+    """The web copies and the stable alias of an output, as links (empty when none)."""
+    links = []
+    if outcome.copies is not None:
+        links += [
+            f'<li><a href="{html.escape(c.public_url)}">{c.format} {c.width}w</a> '
+            f"({c.bytes:,} bytes)</li>"
+            for c in outcome.copies.copies
+        ]
+        links += [f"<li>{html.escape(reason)}</li>" for reason in outcome.copies.skipped]
+    if outcome.alias is not None:
+        url = html.escape(outcome.alias.public_url)
+        links.append(f'<li>stable: <a href="{url}">{html.escape(outcome.alias.key)}</a></li>')
+    return f'<ul class="copies">{"".join(links)}</ul>' if links else ""
 
 
 def _button(show: str, label: str, count: int, on: bool = False) -> str:

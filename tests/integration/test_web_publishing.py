@@ -28,6 +28,7 @@ from prefect_image_pipeline.errors import ConfigurationError
 from prefect_image_pipeline.pipeline.run import ProcessedImage
 from prefect_image_pipeline.process_image import process_image
 from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.review.report import write_reports
 from prefect_image_pipeline.steps.web_copies import CopyPlan, render_copy
 from tests.cli_runner import Runner
 from tests.conftest import S3Env
@@ -198,6 +199,10 @@ def test_a_batch_names_each_alias_with_its_stem_and_invalidates_once(
     assert [o.status for o in report.outcomes] == ["uploaded"] * 3
     previews = _artifact("process-images-previews", state.state_details.flow_run_id)  # type: ignore[union-attr]
     assert "Stable URL: [latest/brand-2.png](" in previews
+    rows = write_reports(report, tmp_path / "review.html")  # the review page and its rows
+    page = (tmp_path / "review.html").read_text()
+    assert page.count('<li>stable: <a href="') == 3 and ">latest/brand-1.png</a>" in page
+    assert rows.read_text().count('"key": "latest/brand-') == 3
     keys = [f"latest/brand-{n}.png" for n in range(3)]
     assert [o.alias.key if o.alias else None for o in report.outcomes] == keys
     assert _invalidated(distribution) == [sorted(f"/{key}" for key in keys)]
