@@ -10,16 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
-)
 
 from prefect_image_pipeline.batch.outcomes import BatchFailedError, BatchReport
 from prefect_image_pipeline.process_images import process_images
 from prefect_image_pipeline.review.report import read_rows
+from tests.artifacts import read_artifact
 from tests.chromium import dump_dom
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -72,25 +67,13 @@ def test_strict_checks_fail_a_flagged_output_without_uploading_it(
     assert len(openai_fake.responses_requests) == 2
 
 
-def _artifact(key: str, flow_run_id: Any) -> Any:
-    """The artifact ``key`` of one flow run, as the server's API returns it."""
-    with get_client(sync_client=True) as client:
-        (artifact,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[key]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            )
-        )
-    return artifact
-
-
 def test_the_artifacts_show_source_beside_result_with_the_error_first(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
     source, badge, gone = _inputs(tmp_path)
     state = process_images(images=[source, badge, gone], return_state=True)
     run_id = state.state_details.flow_run_id  # type: ignore[attr-defined]
-    table = _artifact("process-images-results", run_id).data
+    table = read_artifact("process-images-results", run_id).data
     rows = table if isinstance(table, list) else json.loads(table)
     assert list(rows[0]) == [
         "status",
@@ -106,7 +89,7 @@ def test_the_artifacts_show_source_beside_result_with_the_error_first(
         ("uploaded", "ok"),
         ("failed", ""),
     ]
-    previews = _artifact("process-images-previews", run_id).data
+    previews = read_artifact("process-images-previews", run_id).data
     assert previews.count("](data:image/webp;base64,") == 4  # two images each, embedded
     rows_md = [line for line in previews.splitlines() if line.startswith("| ")]
     (failed_row,) = [line for line in rows_md if "gone.png" in line]

@@ -16,12 +16,6 @@ from typing import Any, cast
 import boto3
 import pytest
 from PIL import Image
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
-)
 
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.errors import ConfigurationError
@@ -30,6 +24,7 @@ from prefect_image_pipeline.process_image import process_image
 from prefect_image_pipeline.process_images import process_images
 from prefect_image_pipeline.review.report import write_reports
 from prefect_image_pipeline.steps.web_copies import CopyPlan, render_copy
+from tests.artifacts import read_artifact
 from tests.cli_runner import Runner
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -122,24 +117,12 @@ def test_copies_at_each_width_and_format_are_published_beside_the_output(
         assert _corner_alpha(data) == 0  # transparency kept
     assert len(openai_fake.responses_requests) == 1
     # The run's result artifact lists them too, with the snippet to paste.
-    artifact = _artifact("process-image-result", state.state_details.flow_run_id)  # type: ignore[union-attr]
+    artifact = str(read_artifact("process-image-result", state.state_details.flow_run_id).data)  # type: ignore[union-attr]
     assert all(f"]({copy.public_url})" in artifact for copy in result.copies.copies)
     assert (
         "2048w skipped" in artifact
         and '```html\n<picture>\n  <source type="image/avif"' in artifact
     )
-
-
-def _artifact(key: str, flow_run_id: Any) -> str:
-    """The markdown of artifact ``key`` of one flow run, as the server's API returns it."""
-    with get_client(sync_client=True) as client:
-        (artifact,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[key]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            )
-        )
-    return str(artifact.data)
 
 
 def test_a_rerun_encodes_and_uploads_nothing(
@@ -197,7 +180,7 @@ def test_a_batch_names_each_alias_with_its_stem_and_invalidates_once(
     state = process_images(images=images, alias="latest/{stem}.png", return_state=True)
     report = cast(BatchReport, state.result())  # type: ignore[union-attr]
     assert [o.status for o in report.outcomes] == ["uploaded"] * 3
-    previews = _artifact("process-images-previews", state.state_details.flow_run_id)  # type: ignore[union-attr]
+    previews = str(read_artifact("process-images-previews", state.state_details.flow_run_id).data)  # type: ignore[union-attr]
     assert "Stable URL: [latest/brand-2.png](" in previews
     rows = write_reports(report, tmp_path / "review.html")  # the review page and its rows
     page = (tmp_path / "review.html").read_text()
