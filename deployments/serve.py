@@ -20,6 +20,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; prefect de
 from prefect import Flow, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval, Schedule
 from prefect.types.entrypoint import EntrypointType
 
@@ -76,6 +77,7 @@ def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         parameters=spec.get("parameters"),
         schedules=[schedule(entry) for entry in spec.get("schedules") or []],
         concurrency_limit=concurrency_limit(spec.get("concurrency_limit")),
+        triggers=[DeploymentEventTrigger(**entry) for entry in spec.get("triggers") or []],
         enforce_parameter_schema=spec.get("enforce_parameter_schema", True),
         # Runs import prefect_image_pipeline from the installed package, whatever the cwd.
         entrypoint_type=EntrypointType.MODULE_PATH,

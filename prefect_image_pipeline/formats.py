@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 SUPPORTED_FORMATS = "PNG, JPEG, WEBP or GIF"
+# The names such images go by: what a listing or a watched prefix counts as an image.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 def sniff_mime_type(image_bytes: bytes) -> str | None:

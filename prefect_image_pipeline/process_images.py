@@ -6,6 +6,7 @@ import shutil
 from dataclasses import replace
 from typing import Any
 
+from prefect_image_pipeline.batch.announcer import Announcer
 from prefect_image_pipeline.batch.chunks import (
     ChunkRef,
     require_cache_block,
@@ -14,7 +15,7 @@ from prefect_image_pipeline.batch.chunks import (
 )
 from prefect_image_pipeline.batch.estimate import RunEstimate, estimate_and_report, log_forecast
 from prefect_image_pipeline.batch.outcomes import BatchReport
-from prefect_image_pipeline.batch.runner import finish_batch, run_batch, unique_inputs
+from prefect_image_pipeline.batch.runner import finish_batch, run_jobs
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.parameters import ChunkOf, ImagesParam, with_parameters
 from prefect_image_pipeline.options.run import (
@@ -23,6 +24,7 @@ from prefect_image_pipeline.options.run import (
     ChunkOptions,
     ConcurrencyOptions,
     CredentialOptions,
+    NotifyOptions,
     OutputOptions,
     PacingOptions,
     PublishOptions,
@@ -32,6 +34,12 @@ from prefect_image_pipeline.options.run import (
     SpendOptions,
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
+from prefect_image_pipeline.pipeline.jobs import (
+    in_row_order,
+    plan_jobs,
+    refuse_own_options,
+    rows_of,
+)
 from prefect_image_pipeline.pipeline.request import resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
 from prefect_image_pipeline.steps.alias import check_alias
@@ -51,6 +59,7 @@ from prefect_image_pipeline.steps.cleanup import prepare_work_dir
     CheckOptions,
     SpendOptions,
     ReportOptions,
+    NotifyOptions,
     CredentialOptions,
 )
 def process_images(
@@ -63,19 +72,21 @@ def process_images(
     run = RunOptions.from_parameters(options)
     check_alias(run.publish.alias, len(images))
     request = resolve_request(run, pacing_key=chunk.parent if chunk else None)  # one rate
+    jobs = plan_jobs(images, run, request)  # every row's own options checked now
+    announcer = Announcer(run.notify.callback_url)
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size
-    inputs = unique_inputs(images)
     if run.spend.estimate_only:
-        return estimate_and_report(inputs, request)
-    log_forecast(request, len(inputs), batch=run.batch_mode.batch_api)
+        return estimate_and_report(jobs)
+    log_forecast(request, len(jobs), batch=run.batch_mode.batch_api)
     if run.batch_mode.batch_api:  # OpenAI runs the work: no chunks needed (batch_api)
         from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 
-        report = in_batch_mode(inputs, request, run, concurrency)
+        refuse_own_options(jobs, "batch_api")
+        report = in_batch_mode([job.input for job in jobs], request, run, concurrency)
         review_if_asked(report, run.report.report_key, request.store)
-        return finish_batch(report, key="process-images")
-    if chunk_size and len(inputs) > chunk_size and chunk is None:
+        return finish_batch(report, key="process-images", announcer=announcer)
+    if chunk_size and len(jobs) > chunk_size and chunk is None:
         cache_block = require_cache_block(request.cache_block)
         children = replace(
             run,
@@ -83,18 +94,24 @@ def process_images(
             report=ReportOptions(),  # the parent writes the one review page
         )
         report = run_chunks(
-            inputs, children.to_parameters(), chunk_size, run.chunks.chunk_deployment, cache_block
+            rows_of(jobs),
+            children.to_parameters(),
+            chunk_size,
+            run.chunks.chunk_deployment,
+            cache_block,
         )
         review_if_asked(report, run.report.report_key, request.store)
-        return finish_batch(report, key="process-images")
+        return finish_batch(report, key="process-images", announcer=announcer, chunked=True)
     work_dir, created = prepare_work_dir(run.output.output_dir)
     try:
-        report = run_batch(images, request, work_dir, concurrency, key="process-images")
+        outcomes = run_jobs(jobs, work_dir, concurrency, "process-images", announcer)
     finally:
         if created and not request.keep_temp:
             shutil.rmtree(work_dir, ignore_errors=True)
-    if chunk is not None:
+    report = BatchReport(outcomes=in_row_order(images, jobs, outcomes))
+    if chunk is not None:  # the parent announces the end of the whole batch
         save_chunk_report(report, chunk, require_cache_block(request.cache_block))
-    else:
-        review_if_asked(report, run.report.report_key, request.store)
-    return finish_batch(report, key="process-images")
+        announcer.close()
+        return finish_batch(report, key="process-images")
+    review_if_asked(report, run.report.report_key, request.store)
+    return finish_batch(report, key="process-images", announcer=announcer)

@@ -49,6 +49,7 @@ from prefect_image_pipeline.options.run import (
     SpendOptions,
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
+from prefect_image_pipeline.pipeline.jobs import plain_jobs
 from prefect_image_pipeline.pipeline.request import PipelineRequest, resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
 from prefect_image_pipeline.steps.alias import check_alias
@@ -128,7 +129,8 @@ def reprocess_images(
 
     done: dict[str, ImageOutcome] = {}
     if run.spend.estimate_only:
-        return estimate_and_report([f"s3://{store.bucket}/{s.key}" for s in todo], request)
+        uris = [f"s3://{store.bucket}/{s.key}" for s in todo]
+        return estimate_and_report(plain_jobs(uris, request))
     if todo:
         inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
         log_forecast(request, len(inputs), batch=run.batch_mode.batch_api)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -49,3 +50,14 @@ def large_blank_png(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.new("1", (width, height)).save(out, format="PNG")
     return out.getvalue()
+
+
+def logo_files(directory: Path, count: int, size: tuple[int, int] = (160, 100)) -> list[str]:
+    """``count`` different logos written as ``logo-N.png`` in ``directory``; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        path = directory / f"logo-{n}.png"
+        path.write_bytes(logo(size=size, seed=n))
+        paths.append(str(path))
+    return paths

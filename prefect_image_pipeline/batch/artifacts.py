@@ -14,13 +14,14 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from prefect_image_pipeline.batch.outcomes import BatchReport
+from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.pipeline.artifact import (
     PREVIEW_HEADER,
     checks_cell,
     preview_row,
     web_markdown,
 )
+from prefect_image_pipeline.pipeline.jobs import options_label
 
 MAX_PREVIEWS = 100  # embedded thumbnails: about 10 KB an image
 # Each update is a blocking API call from the flow's thread (0.15-0.25 s measured on a
@@ -65,6 +66,7 @@ class ProgressArtifact:
 def results_rows(report: BatchReport) -> list[dict[str, object]]:
     """The results table: what a person reads first (status, error, checks) on the left,
     long URLs last, so the error is never pushed off-screen."""
+    with_options = any(o.options for o in report.outcomes)  # a jobs run: each row's own
     return [
         {
             "status": o.status,
@@ -72,6 +74,7 @@ def results_rows(report: BatchReport) -> list[dict[str, object]]:
             "checks": checks_cell(o.review),
             "cost_usd": "" if o.cost is None or o.cost.usd is None else round(o.cost.usd, 4),
             "input": o.input,
+            **({"options": options_label(o.options)} if with_options else {}),
             "public_url": o.public_url or "",
             "tokens": o.total_tokens,
         }
@@ -85,7 +88,7 @@ def previews_markdown(report: BatchReport) -> str:
     shown = report.outcomes[:MAX_PREVIEWS]
     lines = [f"# {report.summary()}", "", *PREVIEW_HEADER]
     lines += [
-        preview_row(o.status, o.error, o.review, o.cost, o.input, o.public_url) for o in shown
+        preview_row(o.status, o.error, o.review, o.cost, _labelled(o), o.public_url) for o in shown
     ]
     for outcome in shown:
         web = web_markdown(outcome.public_url, outcome.copies, outcome.alias)
@@ -98,6 +101,12 @@ def previews_markdown(report: BatchReport) -> str:
             "(every one is in the HTML review page: --report / report_key)."
         )
     return "\n".join(lines)
+
+
+def _labelled(outcome: ImageOutcome) -> str:
+    """The input, and the options its jobs row set (if any)."""
+    own = outcome.options
+    return f"{outcome.input} ({options_label(own)})" if own else outcome.input
 
 
 def publish_report(report: BatchReport, key: str) -> None:

@@ -17,7 +17,7 @@ where the parent finds their reports.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
@@ -60,9 +60,20 @@ class ChunkRef:
         return f"{REPORTS_FOLDER}/{self.parent}/chunk-{self.index:05d}.json"
 
 
-def split(inputs: list[str], size: int) -> list[list[str]]:
+# A row of the ``images`` parameter as a child run takes it: an input, or a job (options.jobs).
+Row = str | dict[str, Any]
+
+
+def _failed(row: Row, reason: str) -> ImageOutcome:
+    if isinstance(row, str):
+        return ImageOutcome.failed(row, reason)
+    own = {k: v for k, v in row.items() if k != "input"}
+    return ImageOutcome.failed(str(row["input"]), reason).model_copy(update={"options": own})
+
+
+def split(inputs: Sequence[Row], size: int) -> list[list[Row]]:
     """``inputs`` in order, ``size`` at a time."""
-    return [inputs[start : start + size] for start in range(0, len(inputs), size)]
+    return [list(inputs[start : start + size]) for start in range(0, len(inputs), size)]
 
 
 def require_cache_block(cache_block: str | None) -> str:
@@ -98,7 +109,7 @@ def read_chunk_report(chunk: ChunkRef, cache_block: str) -> BatchReport | None:
 
 
 def run_chunks(
-    inputs: list[str],
+    inputs: Sequence[Row],
     parameters: dict[str, Any],
     chunk_size: int,
     deployment: str,
@@ -119,7 +130,7 @@ def run_chunks(
         chunk_size,
         deployment,
     )
-    children: dict[UUID, tuple[ChunkRef, list[str]]] = {}
+    children: dict[UUID, tuple[ChunkRef, list[Row]]] = {}
     for chunk, images in chunks:
         child = run_deployment(
             deployment,
@@ -144,7 +155,7 @@ def run_chunks(
                 f"{state.name if state else 'unknown'} without a report"
                 + (f": {state.message}" if state and state.message else "")
             )
-            outcomes.extend(ImageOutcome.failed(image, reason) for image in images)
+            outcomes.extend(_failed(row, reason) for row in images)
         else:
             outcomes.extend(report.outcomes)
     return BatchReport(outcomes=outcomes)

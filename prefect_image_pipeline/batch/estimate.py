@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from prefect_image_pipeline.cache.storage import is_cached, with_cache
 from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.inputs import parse_input
+from prefect_image_pipeline.pipeline.jobs import Job
 from prefect_image_pipeline.pipeline.reporter import report
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.pipeline.tasks import generate_task
@@ -94,13 +95,15 @@ def _image_note(image: ImageEstimate) -> str:
     return f"{width}x{height} in, {image.output} out"
 
 
-def estimate_run(inputs: list[str], request: PipelineRequest, work_dir: Path) -> RunEstimate:
-    """Read every input (two at a time) and estimate it; nothing is sent or uploaded."""
+def estimate_run(jobs: list[Job], work_dir: Path) -> RunEstimate:
+    """Read every input (two at a time) and estimate it with its own request; nothing is
+    sent or uploaded."""
     table = load_price_table(settings().prices_file)
     assumptions: dict[str, None] = {}
     missing: dict[str, None] = {}
 
-    def one(n: int, raw: str) -> ImageEstimate:
+    def one(n: int, job: Job) -> ImageEstimate:
+        raw, request = job.input, job.request
         try:
             source = parse_input(raw)
             directory = work_dir / f"estimate-{n:06d}"
@@ -139,17 +142,17 @@ def estimate_run(inputs: list[str], request: PipelineRequest, work_dir: Path) ->
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="estimate") as pool:
         futures = [
-            pool.submit(contextvars.copy_context().run, one, n, raw) for n, raw in enumerate(inputs)
+            pool.submit(contextvars.copy_context().run, one, n, job) for n, job in enumerate(jobs)
         ]
         images = [future.result() for future in futures]
     return RunEstimate(images=images, assumptions=list(assumptions), missing_prices=list(missing))
 
 
-def estimate_and_report(inputs: list[str], request: PipelineRequest) -> RunEstimate:
+def estimate_and_report(jobs: list[Job]) -> RunEstimate:
     """``estimate_only``: estimate the inputs, say each line, keep the table as an artifact."""
     work_dir = Path(tempfile.mkdtemp(prefix="image-pipeline-estimate-"))
     try:
-        estimate = estimate_run(inputs, request, work_dir)
+        estimate = estimate_run(jobs, work_dir)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     report("Estimate only: nothing is sent to OpenAI or uploaded.")

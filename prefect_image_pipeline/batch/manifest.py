@@ -15,13 +15,12 @@ from pydantic import BaseModel, Field
 
 from prefect_image_pipeline.batch.outcomes import ImageOutcome
 from prefect_image_pipeline.edges.s3.objects import get_bytes_if_present, list_objects, put_bytes
+from prefect_image_pipeline.formats import IMAGE_SUFFIXES
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.run import PublishOptions
 
 if TYPE_CHECKING:
     from prefect_image_pipeline.edges.s3.objects import S3Client
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 class SourceObject(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from prefect_image_pipeline.checks.review import Review
+from prefect_image_pipeline.checks.review import FlaggedOutputError, Review
+from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.pipeline.run import ProcessedImage
 from prefect_image_pipeline.pricing import CostEstimate, total
 from prefect_image_pipeline.steps.alias import AliasResult
@@ -30,6 +31,7 @@ class ImageOutcome(BaseModel):
     background_cut_out: str | None = None  # the key colour cut out here, if one was
     copies: WebCopies | None = None  # the web copies published beside it
     alias: AliasResult | None = None  # the stable address, and what this run rewrote
+    options: dict[str, Any] = {}  # what its jobs row set over the run's options
 
     @property
     def flagged(self) -> bool:
@@ -69,6 +71,14 @@ class ImageOutcome(BaseModel):
     def submitted(cls, image: str, batch_id: str | None) -> ImageOutcome:
         """An image in a batch of OpenAI's Batch API, published when a later round collects."""
         return cls(input=image, status="submitted", batch_id=batch_id)
+
+
+def failed_outcome(image: str, exc: BaseException) -> ImageOutcome:
+    """An image whose pipeline raised ``exc``: flagged with its review and cost
+    (--strict-checks), or failed with the readable reason."""
+    if isinstance(exc, FlaggedOutputError):
+        return ImageOutcome.failed(image, str(exc), exc.review, exc.cost)
+    return ImageOutcome.failed(image, explain(exc))
 
 
 class BatchReport(BaseModel):

@@ -70,7 +70,9 @@ def _say_web(result: ProcessedImage) -> None:
 
 
 def print_summary(report: BatchReport) -> None:
-    """A table of every input: status and public URL or error."""
+    """A table of every input: status and public URL or error (and a jobs row's options)."""
+    from prefect_image_pipeline.pipeline.jobs import options_label
+
     width = min(max((len(o.input) for o in report.outcomes), default=5), 100)
     say()
     say(RULE)
@@ -83,6 +85,8 @@ def print_summary(report: BatchReport) -> None:
         if outcome.status == "submitted":
             detail = f"in batch {outcome.batch_id or '(being created)'}"
         say(f"{name:<{width}}  {outcome.status:<9} {detail}")
+        if outcome.options:  # a --jobs row: what it set of its own
+            say(f"{'':<{width}}  {'':<9} options: {options_label(outcome.options)}")
     say(RULE)
     say(report.summary())
     if report.uploaded:

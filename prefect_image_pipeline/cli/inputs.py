@@ -27,8 +27,11 @@ def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         if not inputs:
             say(f"Nothing to redo: no failed or flagged image in {args.redo_flagged}")
             raise SystemExit(0)
-    if not inputs:
-        parser.error("give an image with -i/--input or a file of inputs with --input-list")
+    if not inputs and not args.jobs:
+        parser.error(
+            "give an image with -i/--input, a file of inputs with --input-list, or a jobs "
+            "file with --jobs"
+        )
     if args.wait_for_batch and not args.batch_api:
         parser.error("--wait goes with --batch-api")
     return inputs

@@ -37,6 +37,7 @@ from prefect_image_pipeline.cli.server import (
     server_command,
     without_heartbeats,
 )
+from prefect_image_pipeline.cli.watch import add_watch_flags, watch_command
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from prefect_image_pipeline.pipeline.run import ProcessedImage
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+# An input as the batch flow takes it: a string, or a --jobs row with its own options.
+Row = str | dict[str, Any]
 
 
 def startup_done() -> None:
@@ -80,9 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="File with one input per line (# comments and blank lines ignored)",
     )
+    parser.add_argument(
+        "--jobs",
+        metavar="FILE",
+        help="Per-image jobs: JSON lines or CSV with an input column and any per-image "
+        "option by its flow-parameter name (prompt, s3_prefix, quality, ...)",
+    )
     add_option_flags(parser)  # every option's flag (options.run, options.generation)
     add_review_flags(parser)
     add_budget_flag(parser)
+    add_watch_flags(parser)
     parser.add_argument("--debug", action="store_true", help="Show Prefect logs and tracebacks")
     add_server_flags(parser)
     return parser
@@ -114,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return answered
     if args.budget:
         return show_budget()
-    inputs = collect_inputs(parser, args)
+    watched = watch_command(args)
+    if watched is not None:
+        return watched
+    inputs: list[Row] = [*collect_inputs(parser, args), *jobs_of(parser, args)]
     try:
         return _run(args, inputs)
     except KeyboardInterrupt:
@@ -129,13 +142,28 @@ def _options(args: argparse.Namespace, flow: Flow[..., Any]) -> dict[str, Any]:
     return option_values(args, flow.parameters.properties)
 
 
-def _run(args: argparse.Namespace, inputs: list[str]) -> int:
+def jobs_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Row]:
+    """--jobs: the file's rows, each checked against the run's flags (exit 2 naming the
+    row and column of the first bad one)."""
+    if not args.jobs:
+        return []
+    from prefect_image_pipeline.cli.jobs import JobsFileError, read_jobs
+    from prefect_image_pipeline.options.run import RunOptions
+    from prefect_image_pipeline.process_images import process_images
+
+    try:
+        return read_jobs(args.jobs, RunOptions.from_parameters(_options(args, process_images)))
+    except JobsFileError as exc:
+        parser.error(str(exc))
+
+
+def _run(args: argparse.Namespace, inputs: list[Row]) -> int:
     from prefect_image_pipeline.errors import explain
     from prefect_image_pipeline.options.run import RunOptions
     from prefect_image_pipeline.pipeline.targets import resolve_generator_target
     from prefect_image_pipeline.process_images import process_images
 
-    subject = inputs[0] if len(inputs) == 1 else f"{len(inputs)} images"
+    subject = _input(inputs[0]) if len(inputs) == 1 else f"{len(inputs)} images"
     connection = None
     try:
         # Fail fast, before Prefect starts, when the key is missing or options clash.
@@ -147,7 +175,7 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         connection = connect_and_announce(ephemeral=args.ephemeral_server)
         startup_done()
         with without_heartbeats(), restarting_if_lost(connection):
-            single = len(inputs) == 1 and not (args.batch_api or wants_report(args))
+            single = len(inputs) == 1 and not (args.batch_api or wants_report(args) or args.jobs)
             run = _run_estimate if args.estimate_only else _run_one if single else _run_batch
             code, flow_run_id = run(args, inputs)
         flush_to_temporary_server(connection)
@@ -168,20 +196,24 @@ def _run(args: argparse.Namespace, inputs: list[str]) -> int:
         return EXIT_FAILED
 
 
-def _run_one(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+def _input(row: Row) -> str:
+    return row if isinstance(row, str) else str(row["input"])
+
+
+def _run_one(args: argparse.Namespace, inputs: list[Row]) -> tuple[int, object]:
     from prefect_image_pipeline.pipeline.reporter import Reporter
     from prefect_image_pipeline.process_image import process_image
 
     with Reporter(say=say).active():
         state: State[ProcessedImage] = process_image(  # type: ignore[assignment]
-            image=inputs[0], **_options(args, process_image), return_state=True
+            image=_input(inputs[0]), **_options(args, process_image), return_state=True
         )
         result = state.result()
     print_results(result)
     return EXIT_OK, state.state_details.flow_run_id
 
 
-def _run_estimate(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+def _run_estimate(args: argparse.Namespace, inputs: list[Row]) -> tuple[int, object]:
     """--estimate: the flow says each image's line and the totals; nothing is paid."""
     from prefect_image_pipeline.pipeline.reporter import Reporter
     from prefect_image_pipeline.process_images import process_images
@@ -192,7 +224,7 @@ def _run_estimate(args: argparse.Namespace, inputs: list[str]) -> tuple[int, obj
     return EXIT_OK, state.state_details.flow_run_id
 
 
-def _run_batch(args: argparse.Namespace, inputs: list[str]) -> tuple[int, object]:
+def _run_batch(args: argparse.Namespace, inputs: list[Row]) -> tuple[int, object]:
     from prefect_image_pipeline.batch.outcomes import BatchFailedError
     from prefect_image_pipeline.pipeline.reporter import Reporter, log_to_run_logger
     from prefect_image_pipeline.process_images import process_images

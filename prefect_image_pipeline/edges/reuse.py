@@ -22,6 +22,19 @@ T = TypeVar("T")
 DEFAULT_TTL_SECONDS = 300.0
 
 
+def aws_environment(service: str) -> tuple[str, ...]:
+    """What boto3 reads from the environment itself for ``service`` ("S3", "SQS"): a
+    change must give a new client."""
+    return (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        f"AWS_ENDPOINT_URL_{service}",
+    )
+
+
 # Held process-wide (edges.s3.client, edges.openai.client): a client costs tens of ms of CPU
 # to build, which a batch would otherwise pay once per image.
 class ClientCache(Generic[T]):

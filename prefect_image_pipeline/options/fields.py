@@ -40,6 +40,7 @@ class OptionSpec:
     tool_field: str | None = None  # its name in the image_generation tool, sent when set
     edit_field: str | None = None  # its name in images.edit, sent when set
     separator: str | None = None  # a list flag takes its items in one word: --widths 320,640
+    per_image: bool = False  # a jobs row (options.jobs) may set it for its own image
 
 
 def option(
@@ -53,6 +54,7 @@ def option(
     tool_field: str | None = None,
     edit_field: str | None = None,
     separator: str | None = None,
+    per_image: bool = False,
 ) -> Any:
     """A dataclass field that is also an option's one definition (see OptionSpec)."""
     spec = OptionSpec(
@@ -64,6 +66,7 @@ def option(
         tool_field=tool_field,
         edit_field=edit_field,
         separator=separator,
+        per_image=per_image,
     )
     return dataclasses.field(default=default, metadata={_SPEC: spec})
 

@@ -54,9 +54,13 @@ class GenerationOptions:
         None,
         "Prompt for OpenAI; empty uses the default recreation prompt.",
         flags=("-p", "--prompt"),
+        per_image=True,
     )
     model: str = option(
-        DEFAULT_MODEL, "OpenAI model with the image_generation tool.", flags=("-m", "--model")
+        DEFAULT_MODEL,
+        "OpenAI model with the image_generation tool.",
+        flags=("-m", "--model"),
+        per_image=True,
     )
     background: str = option(
         DEFAULT_BACKGROUND,
@@ -64,6 +68,7 @@ class GenerationOptions:
         annotation=Background,
         tool_field="background",
         edit_field="background",
+        per_image=True,
     )
     quality: str = option(
         DEFAULT_QUALITY,
@@ -71,6 +76,7 @@ class GenerationOptions:
         annotation=Quality,
         tool_field="quality",
         edit_field="quality",
+        per_image=True,
     )
     image_model: str | None = option(
         None,
@@ -79,6 +85,7 @@ class GenerationOptions:
         metavar="MODEL",
         tool_field="model",
         edit_field="model",  # always sent there: the default when not set (steps.images_api)
+        per_image=True,
     )
     size: str | None = option(
         None,
@@ -86,6 +93,7 @@ class GenerationOptions:
         annotation=Size | None,
         tool_field="size",
         edit_field="size",
+        per_image=True,
     )
     output_format: str = option(
         DEFAULT_OUTPUT_FORMAT,
@@ -93,6 +101,7 @@ class GenerationOptions:
         annotation=OutputFormat,
         tool_field="output_format",
         edit_field="output_format",
+        per_image=True,
     )
     output_compression: int | None = option(
         None,
@@ -101,6 +110,7 @@ class GenerationOptions:
         metavar="0-100",
         tool_field="output_compression",
         edit_field="output_compression",
+        per_image=True,
     )
     input_fidelity: str | None = option(
         None,
@@ -108,27 +118,34 @@ class GenerationOptions:
         annotation=InputFidelity,
         tool_field="input_fidelity",
         edit_field="input_fidelity",
+        per_image=True,
     )
     moderation: str | None = option(
         None,
         "Moderation level of the generated image; empty: OpenAI's default (auto).",
         annotation=Moderation | None,
         tool_field="moderation",
+        per_image=True,
     )
     action: str | None = option(
         None,
         "generate, edit or auto; empty: OpenAI decides.",
         annotation=Action | None,
         tool_field="action",
+        per_image=True,
     )
     detail: str = option(
-        DEFAULT_DETAIL, "Detail level at which OpenAI reads the input images.", annotation=Detail
+        DEFAULT_DETAIL,
+        "Detail level at which OpenAI reads the input images.",
+        annotation=Detail,
+        per_image=True,
     )
     # Opt-in: a model that refuses transparency gets one more try with an opaque background.
     fallback_background: bool = option(
         False,
         "If the image model cannot make transparency, make the image opaque instead of "
         "cutting the background out locally.",
+        per_image=True,
     )
     # Which OpenAI endpoint generates: the Responses API's image tool, or the Images API
     # (steps.images_api). In the key only when not the default, as every late field.
@@ -148,6 +165,7 @@ class GenerationOptions:
         annotation=Complexity | None,
         tool_field="complexity",
         edit_field="complexity",
+        per_image=True,
     )
 
     @property

@@ -20,6 +20,7 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 
 from prefect_image_pipeline.options.fields import options_of
+from prefect_image_pipeline.options.jobs import JobRow
 from prefect_image_pipeline.options.run import option_groups
 
 ResultT = TypeVar("ResultT")
@@ -29,10 +30,11 @@ ParamsT = ParamSpec("ParamsT")
 # The flows' own parameters: type, bounds and description, each written once here.
 ImageParam = Annotated[str, Field(description="Image URL (http/https), s3:// URI or local path.")]
 ImagesParam = Annotated[
-    list[str],
+    list[JobRow],
     Field(
         min_length=1,
-        description="Inputs: http(s) URLs, s3:// URIs or local paths (duplicates run once).",
+        description="Inputs: http(s) URLs, s3:// URIs or local paths (duplicates run once), "
+        'or jobs: {"input": ..., "prompt": ..., "s3_prefix": ...} with options of their own.',
     ),
 ]
 SourcePrefix = Annotated[str, Field(description="Bucket prefix holding the source images.")]

@@ -39,12 +39,14 @@ class ReferenceOptions:
         "(16 images at most in all).",
         flags=("--reference",),
         metavar="IMAGE",
+        per_image=True,
     )
     mask: str | None = option(
         None,
         "Inpainting mask: a PNG whose transparent areas are repainted (path, URL, s3:// or "
         "file-… id).",
         metavar="PNG",
+        per_image=True,
     )
 
 
@@ -52,7 +54,9 @@ class ReferenceOptions:
 class OutputOptions:
     """Where the results and temporary files go."""
 
-    s3_prefix: str = option(DEFAULT_S3_PREFIX, "S3 key prefix for the uploads.", metavar="PREFIX")
+    s3_prefix: str = option(
+        DEFAULT_S3_PREFIX, "S3 key prefix for the uploads.", metavar="PREFIX", per_image=True
+    )
     keep_temp: bool = option(False, "Keep downloaded inputs and generated PNGs on disk.")
     output_dir: str | None = option(
         None,
@@ -102,6 +106,7 @@ class CheckOptions:
         False,
         "Fail an output the checks flag (wrong format or size, no transparency, blank, "
         "drifted) instead of publishing it; its cost is still reported.",
+        per_image=True,
     )
 
 
@@ -209,6 +214,7 @@ class PublishOptions:
         annotation=list[WebWidth] | None,
         metavar="W,W,...",
         separator=",",
+        per_image=True,
     )
     formats: list[str] | None = option(
         None,
@@ -217,6 +223,7 @@ class PublishOptions:
         annotation=list[WebFormatName] | None,
         metavar="FMT,FMT,...",
         separator=",",
+        per_image=True,
     )
     alias: str | None = option(
         None,
@@ -224,12 +231,26 @@ class PublishOptions:
         "{stem} for each image's name in a batch), rewritten only when the image changes; "
         "CLOUDFRONT_DISTRIBUTION_ID set: the CDN is told to refresh it.",
         metavar="KEY",
+        per_image=True,
     )
     alias_max_age: int = option(
         300,
         "Seconds browsers and the CDN may keep the alias before asking again.",
         annotation=MaxAge,
         metavar="SECONDS",
+        per_image=True,
+    )
+
+
+@dataclass(frozen=True)
+class NotifyOptions:
+    """Who hears about each image and the run besides Prefect's events (announce)."""
+
+    callback_url: str | None = option(
+        None,
+        "POST each finished image and the run's end here as JSON, signed with "
+        "IMAGE_PIPELINE_CALLBACK_SECRET when set; retried, never holding the run up.",
+        metavar="URL",
     )
 
 
@@ -249,6 +270,7 @@ class RunOptions:
     concurrency: ConcurrencyOptions = field(default_factory=ConcurrencyOptions)
     chunks: ChunkOptions = field(default_factory=ChunkOptions)
     publish: PublishOptions = field(default_factory=PublishOptions)
+    notify: NotifyOptions = field(default_factory=NotifyOptions)
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> Self:

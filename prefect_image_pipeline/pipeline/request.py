@@ -42,6 +42,9 @@ class PipelineRequest:
     pacing_key: str | None = None  # whose rate: a chunk's parent run, else this run
     strict_checks: bool = False  # a flagged output fails instead of being published
     publish: PublishOptions = field(default_factory=PublishOptions)  # web copies, alias
+    # A jobs row's own options, hashed (pipeline.jobs): in its output's name, so two rows
+    # of one input with different prompts never write the same key in the same second.
+    output_tag: str | None = None
 
 
 def resolve_request(

@@ -76,6 +76,10 @@ class ProcessedImage(BaseModel):
     alias: AliasResult | None = None  # --alias: the stable address and what it rewrote
 
 
+def _stem(name: str) -> str:
+    return output_filename(name).rsplit(".", 1)[0]
+
+
 def _silent(line: str) -> None:
     del line
 
@@ -135,7 +139,11 @@ class _Steps:
         return save_task(generated, self.work_dir, label=name)
 
     def upload(self, saved: SavedImage, name: str) -> PublishedImage:
-        filename = output_filename(f"generated_{name}", saved.extension)
+        tag = self.request.output_tag
+        filename = output_filename(
+            f"generated_{name}" if tag is None else f"generated_{_stem(name)}-{tag}",
+            saved.extension,
+        )
         upload = with_cache(retrying(upload_task), self.request.cache_block)
         return upload(saved, filename, self.request.s3_prefix, self.request.store, label=name)
 
@@ -154,7 +162,7 @@ class _Steps:
         publish = self.request.publish
         if publish.alias is None:
             return None
-        stem = output_filename(name).rsplit(".", 1)[0]
+        stem = _stem(name)
         base = self.request.store.key_prefix(alias_base(publish.alias, stem))
         point = retrying(alias_task)
         store = self.request.store

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
+from prefect_image_pipeline.pipeline.jobs import options_label
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
@@ -61,6 +62,7 @@ def report_rows(report: BatchReport) -> list[dict[str, Any]]:
     return [
         {
             "input": o.input,
+            "options": o.options,
             "status": o.status,
             "flags": o.review.checks.flags if o.review else [],
             "output_key": o.key,
@@ -108,6 +110,8 @@ def _card(outcome: ImageOutcome) -> str:
     parts.append(_image(review.result_thumbnail if review else None, "Result"))
     parts.append("</div>")
     parts.append(f"<h2>{html.escape(outcome.input)}</h2>")
+    if outcome.options:  # a jobs row's own options
+        parts.append(f'<p class="options">{html.escape(options_label(outcome.options))}</p>')
     parts.append(f'<span class="badge {outcome.status}">{outcome.status}</span>')
     if outcome.flagged and review:
         shown = html.escape(", ".join(review.checks.flags))

@@ -225,6 +225,11 @@ class Settings(BaseSettings):
         validation_alias="IMAGE_PIPELINE_LOCK_URL",
         description="redis://host:port/db: locks shared by every host (else per host).",
     )
+    callback_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias="IMAGE_PIPELINE_CALLBACK_SECRET",
+        description="Key signing every --callback-url POST (HMAC-SHA256); unset: unsigned.",
+    )
     lock_lease_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from prefect_image_pipeline.edges.s3.objects import copy_object, head_metadata, put_bytes
 from prefect_image_pipeline.errors import InvalidImageSourceError
-from prefect_image_pipeline.formats import sniff_mime_type
+from prefect_image_pipeline.formats import IMAGE_SUFFIXES, sniff_mime_type
 from prefect_image_pipeline.steps.encode import sha256_hex
 from prefect_image_pipeline.steps.generate import GeneratedImage
 
@@ -106,7 +106,7 @@ def output_filename(name: str, extension: str = "png") -> str:
     original, so two such names never share a key.
     """
     stem = PurePosixPath(name.replace("\\", "/")).name
-    for suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
+    for suffix in IMAGE_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break

@@ -31,23 +31,13 @@ from prefect_image_pipeline.spending.events import BUDGET_REACHED_EVENT
 from tests.cli_runner import REPO, Runner, start_cli
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.images import logo
+from tests.images import logo, logo_files
 from tests.prefect_server import free_port
 
 # Output tokens dominate at high quality: the fake's answers cost 96-100 % of the
 # forecast there; at low quality the fixed per-request part (the main model's own output,
 # the input images) weighs more. docs/spending.md explains the margin.
 LOWEST_SHARE_OF_FORECAST = {"low": 0.6, "medium": 0.8, "high": 0.9}
-
-
-def _logos(directory: Path, count: int) -> list[str]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n in range(count):
-        path = directory / f"logo-{n}.png"
-        path.write_bytes(logo(size=(1024, 1024), seed=n))
-        paths.append(str(path))
-    return paths
 
 
 def _one_image(quality: str = "high", batch: bool = False) -> float:
@@ -74,7 +64,7 @@ def _paid(report: BatchReport) -> float:
 def test_estimate_makes_no_call_uploads_nothing_and_prices_cached_images_at_zero(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
-    done, new = _logos(tmp_path, 2)
+    done, new = logo_files(tmp_path, 2, size=(1024, 1024))
     process_image(image=done)
     keys, calls = s3.keys(), len(openai_fake.responses_requests)
 
@@ -98,7 +88,7 @@ def test_estimate_makes_no_call_uploads_nothing_and_prices_cached_images_at_zero
 def test_the_estimate_is_an_upper_bound_within_the_stated_margin(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, quality: str
 ) -> None:
-    (image,) = _logos(tmp_path, 1)
+    (image,) = logo_files(tmp_path, 1, size=(1024, 1024))
     estimate = process_image(image=image, quality=quality, estimate_only=True)
     assert isinstance(estimate, RunEstimate) and estimate.usd is not None
     paid = process_image(image=image, quality=quality)
@@ -111,7 +101,7 @@ def test_a_cap_below_one_image_is_refused_before_any_call(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigurationError, match=r"--max-cost \$0\.0100 is below what one image"):
-        process_images(images=_logos(tmp_path, 2), max_cost_usd=0.01)
+        process_images(images=logo_files(tmp_path, 2, size=(1024, 1024)), max_cost_usd=0.01)
     assert openai_fake.responses_requests == [] and s3.keys() == []
 
 
@@ -120,7 +110,7 @@ def test_a_cap_below_one_image_is_refused_before_any_call(
 def test_a_run_cap_stops_new_requests_and_a_rerun_with_more_pays_only_for_the_rest(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, concurrency: int
 ) -> None:
-    images = _logos(tmp_path, 6)
+    images = logo_files(tmp_path, 6, size=(1024, 1024))
     cap = 2.5 * _one_image()
     openai_fake.latency = 0.2  # requests overlap at concurrency 8
     report = _report(images=images, max_cost_usd=cap, concurrency=concurrency)
@@ -151,7 +141,11 @@ def cache_block(s3: S3Env, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_chunk_children_of_one_parent_share_its_cap(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, cache_block: str
 ) -> None:
-    images, parent, cap = _logos(tmp_path, 6), uuid.uuid4().hex, 2.5 * _one_image()
+    images, parent, cap = (
+        logo_files(tmp_path, 6, size=(1024, 1024)),
+        uuid.uuid4().hex,
+        2.5 * _one_image(),
+    )
 
     def child(n: int) -> BatchReport:  # as the parent starts each chunk (batch.chunks)
         chunk = images[3 * n : 3 * n + 3]
@@ -169,7 +163,9 @@ def test_batch_mode_reserves_at_the_batch_price_when_submitting(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
 ) -> None:
     cap = 2.5 * _one_image(batch=True)  # below two interactive images, above two at batch
-    report = _report(images=_logos(tmp_path, 4), batch_api=True, max_cost_usd=cap)
+    report = _report(
+        images=logo_files(tmp_path, 4, size=(1024, 1024)), batch_api=True, max_cost_usd=cap
+    )
     (batch,) = openai_fake.batches
     assert len(openai_fake.batch_input_lines(batch["id"])) == 2
     assert [o.status for o in report.outcomes].count("submitted") == 2
@@ -189,7 +185,7 @@ def test_a_reached_daily_budget_stops_the_run_and_emits_an_event(
     name = f"team-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("IMAGE_PIPELINE_BUDGET_NAME", name)
     monkeypatch.setenv("IMAGE_PIPELINE_DAILY_BUDGET_USD", str(1.5 * _one_image()))
-    report = _report(images=_logos(tmp_path, 3), concurrency=1)
+    report = _report(images=logo_files(tmp_path, 3, size=(1024, 1024)), concurrency=1)
     assert len(report.uploaded) == 1
     assert all("today's budget of $" in (o.error or "") for o in report.failed)
     assert len(report.failed) == 2
@@ -224,7 +220,11 @@ def test_two_processes_sharing_redis_stay_within_the_daily_budget(
     }
     hosts = []
     for host in ("a", "b"):
-        argv = [arg for image in _logos(tmp_path / host, 3) for arg in ("-i", image)]
+        argv = [
+            arg
+            for image in logo_files(tmp_path / host, 3, size=(1024, 1024))
+            for arg in ("-i", image)
+        ]
         hosts.append(start_cli(*argv, "--concurrency", "3", env={**cli_env(), **shared}))
     outputs = [host.communicate(timeout=240)[0] for host in hosts]
     assert [host.returncode for host in hosts] == [1, 1], outputs
@@ -242,7 +242,7 @@ def test_an_unreachable_lock_url_refuses_the_run_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("IMAGE_PIPELINE_LOCK_URL", f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(ConfigurationError) as refused:
-        process_images(images=_logos(tmp_path, 2))
+        process_images(images=logo_files(tmp_path, 2, size=(1024, 1024)))
     assert "IMAGE_PIPELINE_LOCK_URL points at redis://127.0.0.1:" in str(refused.value)
     assert "Start that Redis, or unset IMAGE_PIPELINE_LOCK_URL" in str(refused.value)
     assert openai_fake.responses_requests == []
@@ -252,7 +252,7 @@ def test_an_unreachable_lock_url_refuses_the_run_naming_the_variable(
 def test_estimate_from_the_command_line(
     openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path, run_cli: Runner
 ) -> None:
-    (image,) = _logos(tmp_path, 1)
+    (image,) = logo_files(tmp_path, 1, size=(1024, 1024))
     shown = run_cli("-i", image, "--estimate", "--quality", "low")
     assert shown.returncode == 0, shown.stderr
     assert "Estimate only: nothing is sent to OpenAI or uploaded." in shown.stdout
@@ -319,7 +319,7 @@ def test_an_estimate_of_local_files_needs_no_aws_account_and_no_openai_key(
     monkeypatch.delenv("ARTIFACTS_BUCKET", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # STS away
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # refused at once, not after botocore's retries
-    images = _logos(tmp_path, 1)
+    images = logo_files(tmp_path, 1, size=(1024, 1024))
     with pytest.raises(RuntimeError, match="Failed to get AWS account ID"):
         process_images(images=images)  # publishing needs the bucket
     monkeypatch.delenv("OPENAI_API_KEY")

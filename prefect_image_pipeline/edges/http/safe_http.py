@@ -116,7 +116,8 @@ class _PinnedAdapter(HTTPAdapter):
         )
 
 
-def _pinned_session(checked: CheckedURL) -> requests.Session:
+def pinned_session(checked: CheckedURL) -> requests.Session:
+    """A session that connects only to ``checked``'s addresses, never through a proxy."""
     session = requests.Session()
     # A proxy would resolve and connect on our behalf to an address nobody checked.
     session.trust_env = False
@@ -139,7 +140,7 @@ def open_checked(
     current = url
     for _hop in range(MAX_REDIRECTS + 1):
         checked = check_url(current, resolver)
-        with _pinned_session(checked) as session:
+        with pinned_session(checked) as session:
             try:
                 response = session.get(
                     current, headers=_HEADERS, timeout=timeout, stream=True, allow_redirects=False

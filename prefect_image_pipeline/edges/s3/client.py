@@ -11,22 +11,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 
-from prefect_image_pipeline.edges.reuse import ClientCache, env_snapshot, flow_run_scope
+from prefect_image_pipeline.edges.reuse import (
+    ClientCache,
+    aws_environment,
+    env_snapshot,
+    flow_run_scope,
+)
 from prefect_image_pipeline.settings.config import BUCKET_NAME_TEMPLATE, settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from prefect_aws import S3Bucket
 
-# What boto3 reads from the environment itself: a change must give a new client.
-_AWS_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-)
+_AWS_ENV = aws_environment("S3")
 # Process-wide on purpose: every image of a run uploads through one client.
 _CLIENTS: ClientCache[S3Client] = ClientCache()
 
