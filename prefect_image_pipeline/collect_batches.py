@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from prefect_image_pipeline.batch.announcer import Announcer
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.batch.runner import finish_batch
 from prefect_image_pipeline.options.parameters import with_parameters
@@ -34,4 +35,7 @@ def collect_batches(**options: Any) -> BatchReport:
     run = RunOptions.from_parameters(options)
     run = replace(run, batch_mode=BatchModeOptions(batch_api=True))
     request = resolve_request(replace(run, output=replace(run.output, s3_prefix="")))
-    return finish_batch(collect_now(request, run.concurrency.concurrency), key="collect-batches")
+    report = collect_now(request, run.concurrency.concurrency)
+    # The images it publishes are announced as events (a callback URL belongs to the run
+    # that submitted them, which its next run or --wait honours).
+    return finish_batch(report, key="collect-batches", announcer=Announcer(None))

@@ -13,6 +13,7 @@ from typing import Any
 from prefect import task
 from prefect.logging import get_run_logger
 
+from prefect_image_pipeline.batch.announcer import Announcer
 from prefect_image_pipeline.batch.chunks import (
     require_cache_block,
     run_chunks,
@@ -41,6 +42,7 @@ from prefect_image_pipeline.options.run import (
     ChunkOptions,
     ConcurrencyOptions,
     CredentialOptions,
+    NotifyOptions,
     PacingOptions,
     PublishOptions,
     ReferenceOptions,
@@ -100,6 +102,7 @@ def skipped(source: SourceObject, bucket: str, manifest: Manifest) -> ImageOutco
     CheckOptions,
     SpendOptions,
     ReportOptions,
+    NotifyOptions,
     CredentialOptions,
 )
 def reprocess_images(
@@ -115,6 +118,7 @@ def reprocess_images(
     run = replace(run, output=replace(run.output, s3_prefix=destination_prefix))
     check_alias(run.publish.alias, image_count=2)  # a prefix holds many: {stem} needed
     request = resolve_request(run)
+    announcer = Announcer(run.notify.callback_url)  # a bad URL is refused before any call
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size
     store = request.store
@@ -128,6 +132,7 @@ def reprocess_images(
     get_run_logger().info("%s to process, %s unchanged", len(todo), len(sources) - len(todo))
 
     done: dict[str, ImageOutcome] = {}
+    chunked = False  # chunks' runs announce their own images
     if run.spend.estimate_only:
         uris = [f"s3://{store.bucket}/{s.key}" for s in todo]
         return estimate_and_report(plain_jobs(uris, request))
@@ -139,6 +144,7 @@ def reprocess_images(
 
             batch = in_batch_mode(inputs, request, run, concurrency)
         elif chunk_size and len(inputs) > chunk_size:  # a large prefix: spread over the pool
+            chunked = True
             cache_block = require_cache_block(request.cache_block)
             children = replace(
                 run,
@@ -171,4 +177,4 @@ def reprocess_images(
     outcomes = [done.get(s.key) or skipped(s, store.bucket, manifest) for s in sources]
     report = BatchReport(outcomes=outcomes)
     review_if_asked(report, run.report.report_key, store)
-    return finish_batch(report, key="reprocess-images")
+    return finish_batch(report, key="reprocess-images", announcer=announcer, chunked=chunked)

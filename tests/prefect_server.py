@@ -179,6 +179,17 @@ class PrefectStack:
         env.update(extra or {})
         return env
 
+    def worker_env(self, results: Path, drop: tuple[str, ...] = ()) -> dict[str, str]:
+        """A worker's environment: polling every second, its runs' results in ``results``."""
+        return self.env(
+            {
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+                "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(results),
+            },
+            drop=drop,
+        )
+
     def start(self, name: str, *argv: str, env: Mapping[str, str] | None = None) -> Managed:
         """Start ``argv`` in the background, from the repository root."""
         log = self.root / "logs" / f"{len(self.processes):02d}-{name}.log"

@@ -68,8 +68,9 @@ class Announcer:
         self._guard = threading.Lock()
 
     def image(self, outcome: ImageOutcome) -> None:
-        """Announce one outcome (a submitted one waits for its batch to answer)."""
-        if outcome.status == "submitted":
+        """Announce one outcome: not a submitted one (its batch answers later) nor a
+        skipped one (unchanged since it was published: no news)."""
+        if outcome.status in ("submitted", "skipped"):
             return
         with self._guard:  # keyed by input and options: a duplicate row is said once
             said = (outcome.input, repr(sorted(outcome.options.items())))

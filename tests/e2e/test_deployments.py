@@ -70,8 +70,12 @@ WORKER_DROPS = (
 def argv(command: str, *extra: str) -> list[str]:
     """A documented command as argv, with this environment's prefect and python."""
     words = shlex.split(command)
-    program = {"prefect": PREFECT, "python": PYTHON}[words[0]]
-    return [program, *words[1:], *extra]
+    programs = {
+        "prefect": [PREFECT],
+        "python": [PYTHON],
+        "process-image": [PYTHON, "-m", "prefect_image_pipeline.cli"],
+    }
+    return [*programs[words[0]], *words[1:], *extra]
 
 
 def specs_by_name() -> dict[str, dict[str, Any]]:
@@ -262,14 +266,7 @@ def test_deployments_run_on_a_real_server_and_worker(
         gcl = stack.start("gcl-create", *argv(CREATE_GCL))
         succeeded(pool.finish(180))
         deploy = stack.start("deploy", *argv(DEPLOY))
-        worker_env = stack.env(
-            {
-                "PREFECT_WORKER_QUERY_SECONDS": "1",
-                "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-                "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(tmp_path / "results"),
-            },
-            drop=WORKER_DROPS,
-        )
+        worker_env = stack.worker_env(tmp_path / "results", drop=WORKER_DROPS)
         stack.start("worker", *argv(WORKER), env=worker_env)
         registered = succeeded(register.finish(180))
         assert "Image Pipeline OpenAI Credentials" in registered.output

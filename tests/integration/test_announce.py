@@ -15,15 +15,17 @@ from prefect_image_pipeline.announce.names import (
 )
 from prefect_image_pipeline.process_image import process_image
 from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.reprocess_images import reprocess_images
 from tests.conftest import S3Env
 from tests.events import stored_events
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.images import logo_files
+from tests.images import logo, logo_files
 
 SECRET = "whsec-test-0123456789"
 
 
+@pytest.mark.slow  # over ~3 s (the server stores events every few seconds): full lane only
 def test_a_batch_posts_each_image_and_its_end_signed_and_emits_events(
     openai_fake: FakeOpenAIServer,
     s3: S3Env,
@@ -105,3 +107,24 @@ def test_an_internal_callback_url_is_refused_before_any_call(
     with pytest.raises(Exception, match="IMAGE_URL_ALLOWED_HOSTS"):
         process_images(images=[image], callback_url="http://127.0.0.1:9/hook")
     assert openai_fake.history == []
+
+
+def test_reprocessing_announces_what_it_published_not_what_was_unchanged(
+    openai_fake: FakeOpenAIServer, s3: S3Env
+) -> None:
+    for n in range(2):
+        s3.client.put_object(Bucket=s3.bucket, Key=f"incoming/{n}.png", Body=logo(seed=n))  # type: ignore[attr-defined]
+    with WebhookReceiver() as receiver:
+        reprocess_images(source_prefix="incoming/", callback_url=receiver.url())
+        first = receiver.wait_for(3)
+        reprocess_images(source_prefix="incoming/", callback_url=receiver.url())
+        posts = receiver.wait_for(4)
+    kinds = [post.headers["x-image-pipeline-event"] for post in first]
+    assert kinds == ["image", "image", "run"]
+    assert {post.json()["input"] for post in first[:2]} == {
+        f"s3://{s3.bucket}/incoming/0.png",
+        f"s3://{s3.bucket}/incoming/1.png",
+    }
+    (again,) = posts[3:]  # the rerun: both unchanged, only its end is told
+    assert again.headers["x-image-pipeline-event"] == "run"
+    assert (again.json()["published"], again.json()["failed"]) == (0, 0)
