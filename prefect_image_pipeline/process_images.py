@@ -17,6 +17,7 @@ from prefect_image_pipeline.batch.estimate import RunEstimate, estimate_and_repo
 from prefect_image_pipeline.batch.outcomes import BatchReport
 from prefect_image_pipeline.batch.runner import finish_batch, run_jobs
 from prefect_image_pipeline.options.generation import GenerationOptions
+from prefect_image_pipeline.options.jobs import JobRow
 from prefect_image_pipeline.options.parameters import ChunkOf, ImagesParam, with_parameters
 from prefect_image_pipeline.options.run import (
     BatchModeOptions,
@@ -35,12 +36,13 @@ from prefect_image_pipeline.options.run import (
 )
 from prefect_image_pipeline.pipeline.flow import pipeline_flow
 from prefect_image_pipeline.pipeline.jobs import (
+    Job,
     in_row_order,
     plan_jobs,
     refuse_own_options,
     rows_of,
 )
-from prefect_image_pipeline.pipeline.request import resolve_request
+from prefect_image_pipeline.pipeline.request import PipelineRequest, resolve_request
 from prefect_image_pipeline.review.publish import review_if_asked
 from prefect_image_pipeline.steps.alias import check_alias
 from prefect_image_pipeline.steps.cleanup import prepare_work_dir
@@ -73,11 +75,25 @@ def process_images(
     check_alias(run.publish.alias, len(images))
     request = resolve_request(run, pacing_key=chunk.parent if chunk else None)  # one rate
     jobs = plan_jobs(images, run, request)  # every row's own options checked now
-    announcer = Announcer(run.notify.callback_url)
-    concurrency = run.concurrency.concurrency
-    chunk_size = run.chunks.chunk_size
     if run.spend.estimate_only:
         return estimate_and_report(jobs)
+    # Queued callbacks are delivered (for a bounded time) however the run ends.
+    with Announcer(run.notify.callback_url) as announcer:
+        return _process(images, jobs, run, request, chunk, announcer)
+
+
+def _process(
+    images: list[JobRow],
+    jobs: list[Job],
+    run: RunOptions,
+    request: PipelineRequest,
+    chunk: ChunkRef | None,
+    announcer: Announcer,
+) -> BatchReport:
+    """The batch, after its rows were checked: through the Batch API, as chunks on the
+    pool, or here; each image announced as it ends, the run when it does."""
+    concurrency = run.concurrency.concurrency
+    chunk_size = run.chunks.chunk_size
     log_forecast(request, len(jobs), batch=run.batch_mode.batch_api)
     if run.batch_mode.batch_api:  # OpenAI runs the work: no chunks needed (batch_api)
         from prefect_image_pipeline.batch_api.rounds import in_batch_mode
@@ -99,6 +115,7 @@ def process_images(
             chunk_size,
             run.chunks.chunk_deployment,
             cache_block,
+            on_lost=announcer.image,
         )
         review_if_asked(report, run.report.report_key, request.store)
         return finish_batch(report, key="process-images", announcer=announcer, chunked=True)
@@ -111,7 +128,6 @@ def process_images(
     report = BatchReport(outcomes=in_row_order(images, jobs, outcomes))
     if chunk is not None:  # the parent announces the end of the whole batch
         save_chunk_report(report, chunk, require_cache_block(request.cache_block))
-        announcer.close()
         return finish_batch(report, key="process-images")
     review_if_asked(report, run.report.report_key, request.store)
     return finish_batch(report, key="process-images", announcer=announcer)

@@ -157,6 +157,7 @@ def reprocess_images(
                 chunk_size,
                 run.chunks.chunk_deployment,
                 cache_block,
+                on_lost=announcer.image,
             )
         else:
             work_dir, _ = prepare_work_dir(None)

@@ -81,11 +81,15 @@ def check_callback_url(url: str) -> str:
         raise CallbackURLError(
             f"Refusing {_OPTION} {shown}: {detail}, or give a public http(s) URL"
         ) from None
-    except requests.ConnectionError as exc:
-        raise CallbackURLError(
-            f"Cannot use {_OPTION} {shown}: host {host} does not resolve; "
-            "check the URL and your DNS"
-        ) from exc
+    except requests.ConnectionError:
+        # Not fatal: each delivery checks again, and a run must not fail for a DNS blip.
+        logger.warning(
+            "%s %s: host %s does not resolve now; each callback tries again (check the URL "
+            "and your DNS)",
+            _OPTION,
+            shown,
+            host,
+        )
     return url
 
 

@@ -22,7 +22,9 @@ from prefect_image_pipeline.announce.names import (
     IMAGE_PUBLISHED_EVENT,
 )
 from prefect_image_pipeline.announce.notice import ImageNotice, RunNotice
+from prefect_image_pipeline.edges.prefect_server.context import current_flow_run_id
 from prefect_image_pipeline.inputs import input_label, parse_input, parse_s3_uri
+from prefect_image_pipeline.urls import redact_url
 
 if TYPE_CHECKING:
     from prefect.events import Event
@@ -38,7 +40,7 @@ def source_resource_id(input: str) -> str:
         return input.strip() or "image-pipeline.source.unknown"
     if parsed.kind == "file":
         return Path(parsed.location).as_uri()
-    return parsed.location
+    return redact_url(parsed.location)  # stored and shown: no password, no signature
 
 
 def emit_image_events(notice: ImageNotice) -> None:
@@ -53,12 +55,22 @@ def emit_image_events(notice: ImageNotice) -> None:
         }
     related = [{"prefect.resource.id": source, "prefect.resource.role": "source"}]
     related += _flow_run_related(notice.flow_run_id)
-    payload = notice.payload()
+    payload = redacted_payload(notice.payload())
     names = [IMAGE_PUBLISHED_EVENT if notice.status == "published" else IMAGE_FAILED_EVENT]
     if notice.flagged:
         names.append(IMAGE_FLAGGED_EVENT)
     for name in names:
         _emit(name, resource, related, payload)
+
+
+def redacted_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with every URL it names redacted (the callback gets them as given)."""
+    options = dict(payload["options"])
+    if options.get("reference_images"):
+        options["reference_images"] = [redact_url(r) for r in options["reference_images"]]
+    if options.get("mask"):
+        options["mask"] = redact_url(options["mask"])
+    return {**payload, "input": redact_url(payload["input"]), "options": options}
 
 
 def emit_run_finished(notice: RunNotice) -> None:
@@ -83,7 +95,7 @@ def _flow_run_related(flow_run_id: str | None) -> list[dict[str, str]]:
     already names. So name the run only when the context is another run or none: emitted
     after the run ended, or for a run this code is not inside.
     """
-    if flow_run_id is None or _context_flow_run_id() == flow_run_id:
+    if flow_run_id is None or current_flow_run_id() == flow_run_id:
         return []
     return [
         {
@@ -91,19 +103,6 @@ def _flow_run_related(flow_run_id: str | None) -> list[dict[str, str]]:
             "prefect.resource.role": "flow-run",
         }
     ]
-
-
-def _context_flow_run_id() -> str | None:
-    """The flow run Prefect's events worker will relate, as prefect.events.related finds it."""
-    from prefect.context import FlowRunContext, TaskRunContext
-
-    flow_context = FlowRunContext.get()
-    if flow_context is not None and flow_context.flow_run is not None:
-        return str(flow_context.flow_run.id)
-    task_context = TaskRunContext.get()
-    if flow_context is None and task_context is not None and task_context.task_run.flow_run_id:
-        return str(task_context.task_run.flow_run_id)
-    return None
 
 
 def _emit(
@@ -115,7 +114,7 @@ def _emit(
 
     # Without an API URL, emit_event would start a temporary server of its own just to
     # receive this event and lose it at exit; inside a run, the run's server is up.
-    if not PREFECT_API_URL.value() and _context_flow_run_id() is None:
+    if not PREFECT_API_URL.value() and current_flow_run_id() is None:
         _LOG.debug("No Prefect API configured: %s not emitted", name)
         return
     try:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 from prefect_image_pipeline.announce.callbacks import sender_for
 from prefect_image_pipeline.announce.events import emit_image_events, emit_run_finished
 from prefect_image_pipeline.announce.notice import CheckNotice, ImageNotice, RunNotice
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
+from prefect_image_pipeline.edges.prefect_server.context import current_flow_run_id
+from prefect_image_pipeline.options.jobs import options_key
 
 _LOG = logging.getLogger(__name__)
 # How long a run's end waits for callbacks still being delivered (retries included).
@@ -39,7 +42,9 @@ def notice_of(outcome: ImageOutcome, flow_run_id: str | None) -> ImageNotice:
 
 
 def run_notice_of(report: BatchReport, flow_run_id: str | None) -> RunNotice:
-    """The run's end: its counts, its cost, its summary line."""
+    """The run's end: its counts, its cost, its summary line (a repeated row once)."""
+    unique = {(o.input, options_key(o.options)): o for o in report.outcomes}
+    report = BatchReport(outcomes=list(unique.values()))
     return RunNotice(
         flow_run_id=flow_run_id,
         published=len(report.uploaded),
@@ -50,21 +55,13 @@ def run_notice_of(report: BatchReport, flow_run_id: str | None) -> RunNotice:
     )
 
 
-def current_flow_run_id() -> str | None:
-    """The flow run this code runs in, if any."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return str(context.flow_run.id) if context and context.flow_run else None
-
-
 class Announcer:
     """Announces each outcome once, then the run's end."""
 
     def __init__(self, callback_url: str | None, flow_run_id: str | None = None) -> None:
         self._sender = sender_for(callback_url)  # refuses an internal URL now, not later
         self._flow_run_id = flow_run_id or current_flow_run_id()
-        self._said: set[tuple[str, str | None]] = set()
+        self._said: set[tuple[str, str]] = set()
         self._guard = threading.Lock()
 
     def image(self, outcome: ImageOutcome) -> None:
@@ -73,7 +70,7 @@ class Announcer:
         if outcome.status in ("submitted", "skipped"):
             return
         with self._guard:  # keyed by input and options: a duplicate row is said once
-            said = (outcome.input, repr(sorted(outcome.options.items())))
+            said = (outcome.input, options_key(outcome.options))
             if said in self._said:
                 return
             self._said.add(said)
@@ -97,6 +94,12 @@ class Announcer:
             _LOG.warning("Could not emit the run's finished event", exc_info=True)
         if self._sender is not None:
             self._sender.send("run", notice.payload())
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:

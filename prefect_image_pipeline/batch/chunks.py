@@ -31,6 +31,7 @@ from prefect.logging import get_run_logger
 
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.errors import ConfigurationError
+from prefect_image_pipeline.options.jobs import Row, as_job
 
 DEFAULT_CHUNK_DEPLOYMENT = "process-images/batch"
 POLL_SECONDS = 2.0
@@ -60,15 +61,9 @@ class ChunkRef:
         return f"{REPORTS_FOLDER}/{self.parent}/chunk-{self.index:05d}.json"
 
 
-# A row of the ``images`` parameter as a child run takes it: an input, or a job (options.jobs).
-Row = str | dict[str, Any]
-
-
 def _failed(row: Row, reason: str) -> ImageOutcome:
-    if isinstance(row, str):
-        return ImageOutcome.failed(row, reason)
-    own = {k: v for k, v in row.items() if k != "input"}
-    return ImageOutcome.failed(str(row["input"]), reason).model_copy(update={"options": own})
+    job = as_job(row)
+    return ImageOutcome.failed(job.input, reason).model_copy(update={"options": job.own_options()})
 
 
 def split(inputs: Sequence[Row], size: int) -> list[list[Row]]:
@@ -115,8 +110,12 @@ def run_chunks(
     deployment: str,
     cache_block: str,
     sleep: Callable[[float], None] = time.sleep,
+    on_lost: Callable[[ImageOutcome], None] | None = None,
 ) -> BatchReport:
-    """Run ``inputs`` as child runs of ``deployment``; every input's outcome, in order."""
+    """Run ``inputs`` as child runs of ``deployment``; every input's outcome, in order.
+
+    The children announce their own images; ``on_lost`` hears of each image of a child
+    that ended without a report (failed here, announced by no one else)."""
     context = FlowRunContext.get()
     parent = str(context.flow_run.id) if context and context.flow_run else "no-run"
     chunks = [
@@ -155,7 +154,11 @@ def run_chunks(
                 f"{state.name if state else 'unknown'} without a report"
                 + (f": {state.message}" if state and state.message else "")
             )
-            outcomes.extend(_failed(row, reason) for row in images)
+            lost = [_failed(row, reason) for row in images]
+            if on_lost is not None:
+                for outcome in lost:
+                    on_lost(outcome)
+            outcomes.extend(lost)
         else:
             outcomes.extend(report.outcomes)
     return BatchReport(outcomes=outcomes)

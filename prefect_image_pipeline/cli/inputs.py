@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect_image_pipeline.cli.console import say
+
+if TYPE_CHECKING:
+    from prefect_image_pipeline.options.jobs import Row
 
 
 def read_input_list(path: str) -> list[str]:
@@ -17,13 +21,17 @@ def read_input_list(path: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
-def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+def collect_inputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Row]:
     """-i values, --input-list lines, then --redo-flagged's; at least one is required."""
     from prefect_image_pipeline.cli.review import redo_inputs
 
-    inputs = [*args.input, *(read_input_list(args.input_list) if args.input_list else [])]
+    inputs: list[Row] = [
+        *args.input,
+        *(read_input_list(args.input_list) if args.input_list else []),
+    ]
     if args.redo_flagged:
-        inputs += redo_inputs(args.redo_flagged)
+        given = {k for k, v in vars(args).items() if v != parser.get_default(k)}
+        inputs += redo_inputs(args.redo_flagged, given)
         if not inputs:
             say(f"Nothing to redo: no failed or flagged image in {args.redo_flagged}")
             raise SystemExit(0)

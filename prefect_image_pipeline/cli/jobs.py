@@ -82,16 +82,27 @@ def _csv_rows(path: str, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
             raise JobsFileError(f"--jobs {path}, column {name!r}: not a per-image option ({hint})")
     lists = _list_columns()
     for row in reader:
-        cells = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-        yield reader.line_num, {k: _cell(v, k in lists) for k, v in cells.items() if v}
+        where = f"--jobs {path}, row {reader.line_num}"
+        if None in row:  # csv puts the cells beyond the header under None
+            raise JobsFileError(
+                f"{where}: {len(header) + len(row[None])} cells for {len(header)} columns; "  # type: ignore[index]
+                'quote a value that holds a comma ("Recreate the logo, in blue")'
+            )
+        cells = {k.strip(): (v or "").strip() for k, v in row.items()}
+        yield reader.line_num, {k: _cell(where, k, v, k in lists) for k, v in cells.items() if v}
 
 
-def _cell(value: str, is_list: bool) -> Any:
+def _cell(where: str, column: str, value: str, is_list: bool) -> Any:
     if not is_list:
         return value
-    if value.startswith("["):
+    if not value.startswith("["):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    try:
         return json.loads(value)
-    return [item.strip() for item in value.split(",") if item.strip()]
+    except json.JSONDecodeError as exc:
+        raise JobsFileError(
+            f"{where}, column {column}: not a JSON array ({exc.msg}); write 320,640 or [320, 640]"
+        ) from None
 
 
 def _list_columns() -> set[str]:

@@ -44,11 +44,10 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
 
     from prefect_image_pipeline.batch.outcomes import BatchReport
+    from prefect_image_pipeline.options.jobs import Row
     from prefect_image_pipeline.pipeline.run import ProcessedImage
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
-# An input as the batch flow takes it: a string, or a --jobs row with its own options.
-Row = str | dict[str, Any]
 
 
 def startup_done() -> None:

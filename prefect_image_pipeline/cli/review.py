@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from prefect_image_pipeline.cli.console import say
 
 if TYPE_CHECKING:
-    from prefect_image_pipeline.batch.outcomes import BatchReport
+    from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
+    from prefect_image_pipeline.options.jobs import Row
 
 
 def add_review_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +47,10 @@ def wants_report(args: argparse.Namespace) -> bool:
     return bool(args.report or args.redo_flagged)
 
 
-def redo_inputs(path: str) -> list[str]:
-    """The failed and flagged inputs of a JSON lines report."""
+def redo_inputs(path: str, given: set[str]) -> list[Row]:
+    """The failed and flagged inputs of a JSON lines report, each with the options its
+    jobs row set (a customer's prefix is kept), but for those ``given`` now (--prompt)."""
+    from prefect_image_pipeline.options.jobs import row_of
     from prefect_image_pipeline.review.report import read_rows
 
     try:
@@ -57,7 +60,17 @@ def redo_inputs(path: str) -> list[str]:
             f"process-image: cannot read --redo-flagged {path} ({exc}); give the .jsonl "
             "a --report run wrote"
         ) from None
-    return [o.input for o in earlier.outcomes if o.status == "failed" or o.flagged]
+    return [
+        row_of(o.input, {k: v for k, v in o.options.items() if k not in given})
+        for o in earlier.outcomes
+        if o.status == "failed" or o.flagged
+    ]
+
+
+def _job(outcome: ImageOutcome) -> tuple[str, str]:
+    from prefect_image_pipeline.options.jobs import options_key
+
+    return outcome.input, options_key(outcome.options)
 
 
 def write_local_reports(args: argparse.Namespace, report: BatchReport) -> BatchReport:
@@ -67,9 +80,9 @@ def write_local_reports(args: argparse.Namespace, report: BatchReport) -> BatchR
 
     if args.redo_flagged:
         rows = Path(args.redo_flagged).expanduser()
-        redone = {o.input: o for o in report.outcomes}
+        redone = {_job(o): o for o in report.outcomes}  # a row is its input and options
         earlier = read_rows(rows).outcomes
-        merged = [redone.pop(o.input, o) for o in earlier] + list(redone.values())
+        merged = [redone.pop(_job(o), o) for o in earlier] + list(redone.values())
         report = type(report)(outcomes=merged)
         page = Path(args.report).expanduser() if args.report else rows.with_suffix(".html")
     else:

@@ -51,6 +51,14 @@ else:  # one field per per-image option, typed and described by its one definiti
     )
 
 JobRow = str | ImageJob
+# A row as JSON carries it (a child run's parameter, a report, --redo-flagged): an input,
+# or an object with the input and the options the row set.
+Row = str | dict[str, Any]
+
+
+def row_of(image: str, own: Mapping[str, Any]) -> Row:
+    """An input and its own options as a row: a plain string when it sets nothing."""
+    return {"input": image, **own} if own else image
 
 
 def as_job(row: JobRow | Mapping[str, Any]) -> JobBase:
@@ -72,10 +80,9 @@ def options_key(options: Mapping[str, Any]) -> str:
     return json.dumps(options, sort_keys=True, default=str)
 
 
-def as_row(job: JobBase) -> str | dict[str, Any]:
+def as_row(job: JobBase) -> Row:
     """The job as the ``images`` parameter takes it: a string when it sets nothing."""
-    own = job.own_options()
-    return {"input": job.input, **own} if own else job.input
+    return row_of(job.input, job.own_options())
 
 
 def for_job(run: RunOptions, job: JobBase) -> RunOptions:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from prefect.logging import get_run_logger
 
+from prefect_image_pipeline.edges.prefect_server.context import this_run_or_new
 from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.pipeline.tasks import invalidate_task, retrying
 from prefect_image_pipeline.settings.config import settings
@@ -22,7 +22,8 @@ def refresh_cdn(aliases: Iterable[AliasResult | None]) -> str | None:
     if not distribution or not keys:
         return None
     try:
-        return retrying(invalidate_task)(distribution, keys, reference=_this_run())
+        # The run's id as the caller reference: a retried request is the same invalidation.
+        return retrying(invalidate_task)(distribution, keys, reference=this_run_or_new())
     except Exception as exc:  # noqa: BLE001 - the images are published; say so, not fail
         paths = ", ".join(keys[:3]) + ("…" if len(keys) > 3 else "")
         get_run_logger().warning(
@@ -32,11 +33,3 @@ def refresh_cdn(aliases: Iterable[AliasResult | None]) -> str | None:
             explain(exc),
         )
         return None
-
-
-def _this_run() -> str:
-    """The flow run's id: a retried request is then the same invalidation."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return str(context.flow_run.id) if context and context.flow_run else uuid.uuid4().hex

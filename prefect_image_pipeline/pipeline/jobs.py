@@ -15,19 +15,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from prefect_image_pipeline.errors import ImagePipelineError, InvalidOptionsError
+from prefect_image_pipeline.inputs import parse_input
 from prefect_image_pipeline.options.jobs import (
     JobBase,
     JobRow,
+    Row,
     as_job,
     for_job,
     job_key,
     options_key,
+    row_of,
 )
 from prefect_image_pipeline.options.run import RunOptions
 from prefect_image_pipeline.pipeline.request import PipelineRequest
-from prefect_image_pipeline.steps.alias import check_alias
+from prefect_image_pipeline.steps.alias import alias_base, check_alias
 from prefect_image_pipeline.steps.encode import sha256_hex
 from prefect_image_pipeline.steps.references import prepare_mask, prepare_references
+from prefect_image_pipeline.steps.upload import output_filename
 
 T = TypeVar("T")
 
@@ -63,7 +67,25 @@ def plan_jobs(rows: Sequence[JobRow], run: RunOptions, base: PipelineRequest) ->
         except ImagePipelineError as exc:
             raise InvalidOptionsError(f"images[{position}] ({job.input}): {exc}") from None
         jobs[key] = Job(input=key[0], request=made[key[1]], options=job.own_options())
+    _refuse_shared_aliases(list(jobs.values()))
     return list(jobs.values())
+
+
+def _refuse_shared_aliases(jobs: list[Job]) -> None:
+    """Two jobs publishing under one alias key would overwrite each other's, run by run."""
+    claimed: dict[str, str] = {}
+    for job in jobs:
+        alias = job.request.publish.alias
+        if alias is None:
+            continue
+        stem = output_filename(parse_input(job.input).name).rsplit(".", 1)[0]
+        key = alias_base(alias, stem)
+        if key in claimed:
+            raise InvalidOptionsError(
+                f"{claimed[key]} and {job.input} would both be published under the alias "
+                f"{key!r}: give each row an alias of its own"
+            )
+        claimed[key] = job.input
 
 
 def check_job(job: JobBase, run: RunOptions) -> RunOptions:
@@ -120,9 +142,9 @@ def refuse_own_options(jobs: Sequence[Job], mode: str) -> None:
         )
 
 
-def rows_of(jobs: Sequence[Job]) -> list[str | dict[str, Any]]:
+def rows_of(jobs: Sequence[Job]) -> list[Row]:
     """The jobs as ``images`` rows again (a chunk's child run takes them)."""
-    return [{"input": j.input, **j.options} if j.options else j.input for j in jobs]
+    return [row_of(job.input, job.options) for job in jobs]
 
 
 def options_label(options: dict[str, Any]) -> str:

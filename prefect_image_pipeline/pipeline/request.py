@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from prefect_image_pipeline.cache.storage import check_cache_block
+from prefect_image_pipeline.edges.prefect_server.context import this_run_or_new
 from prefect_image_pipeline.edges.redis import check_reachable
 from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.run import PublishOptions, RunOptions
@@ -63,7 +63,7 @@ def resolve_request(
     offline = run.output.offline
     credentials = run.credentials
     limits = SpendLimits(
-        run_key=pacing_key or _this_run(),
+        run_key=pacing_key or this_run_or_new(),  # the key of the run's spending cap
         max_cost_usd=run.spend.max_cost_usd,
         daily_budget_usd=config.daily_budget_usd,
         budget_name=config.budget_name,
@@ -102,12 +102,3 @@ def resolve_request(
         strict_checks=run.checks.strict_checks,
         publish=run.publish,
     )
-
-
-def _this_run() -> str:
-    """The flow run's id (the key of its spending cap), or a fresh one outside a flow."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    flow_run = context.flow_run if context else None
-    return str(flow_run.id) if flow_run else uuid.uuid4().hex

@@ -116,6 +116,16 @@ def output_filename(name: str, extension: str = "png") -> str:
     return f"{clean}.{extension}"
 
 
+# What build_object_key names an output: ``{prefix}/{unix_ts}_generated_{stem}.{ext}``
+# (web copies add ``-320w`` and the like to the stem).
+_OUTPUT_NAME = re.compile(r"(?:^|/)[0-9]+_generated_[^/]+$")
+
+
+def is_output_key(key: str) -> bool:
+    """Whether ``key`` names one of our outputs (or its web copies), not a source."""
+    return _OUTPUT_NAME.search(key) is not None
+
+
 def build_object_key(
     prefix: str, filename: str, timestamp: int | None = None, extension: str = "png"
 ) -> str:

@@ -21,16 +21,19 @@ def source_event_id(source: NewSource) -> uuid.UUID:
 
 
 def announce_source(source: NewSource) -> None:
-    """Emit the event; raises RuntimeError when this process sends no Prefect events.
+    """Send the event and return once the Prefect server has accepted it.
 
-    Returns once the event is queued for Prefect's events worker, which sends it in the
-    background (EventsWorker.drain_all() waits for that).
+    POSTed to the server's ``/events`` rather than queued for Prefect's background events
+    worker: a queued event dies with the process, and the queue's message (deleted once
+    this returns) would be gone with it. Raises when the server refuses or cannot be
+    reached, so the message stays and comes back.
     """
-    from prefect.events import emit_event
+    from prefect.client.orchestration import get_client
+    from prefect.events import Event, Resource
 
-    emitted = emit_event(
+    event = Event(
         event=SOURCE_CREATED_EVENT,
-        resource={"prefect.resource.id": source.uri, "prefect.resource.name": source.key},
+        resource=Resource({"prefect.resource.id": source.uri, "prefect.resource.name": source.key}),
         payload={
             "bucket": source.bucket,
             "key": source.key,
@@ -39,9 +42,5 @@ def announce_source(source: NewSource) -> None:
         },
         id=source_event_id(source),
     )
-    if emitted is None:
-        raise RuntimeError(
-            f"{SOURCE_CREATED_EVENT} for {source.uri} was not emitted: this process sends no "
-            "Prefect events. Set PREFECT_API_URL to the server whose deployment triggers "
-            "should see it (prefect config set PREFECT_API_URL=...)"
-        )
+    with get_client(sync_client=True) as client:
+        client.request("POST", "/events", json=[event.model_dump(mode="json")]).raise_for_status()

@@ -34,16 +34,25 @@ class PrefixListing:
 
     def new_sources(self) -> list[NewSource]:
         """The watched images added, or rewritten with other bytes (a new ETag), since the
-        last listing, in key order; what is listed now is what the next call compares with.
-        """
+        last listing, in key order. Each stays new until ``seen(source)``: one whose event
+        could not be sent is found again by the next listing."""
         listed = self._list()
         sources = [
             NewSource(self.bucket, item.key, item.etag, item.size)
             for item in listed
             if self._seen.get(item.key) != item.etag
         ]
-        self._seen = {item.key: item.etag for item in listed}
-        return [source for source in sources if is_watched(source, self.bucket, self.prefix)]
+        watched = [source for source in sources if is_watched(source, self.bucket, self.prefix)]
+        pending = {source.key for source in watched}
+        self._seen = {
+            item.key: item.etag if item.key not in pending else self._seen.get(item.key, "")
+            for item in listed
+        }
+        return watched
+
+    def seen(self, source: NewSource) -> None:
+        """``source`` was announced: the next listing compares with its ETag."""
+        self._seen[source.key] = source.etag
 
     def _list(self) -> list[ListedObject]:
         return list(list_objects(self.client, self.bucket, self.prefix))

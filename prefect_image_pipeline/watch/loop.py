@@ -16,6 +16,7 @@ from collections.abc import Callable
 from prefect_image_pipeline.announce.names import SOURCE_CREATED_EVENT
 from prefect_image_pipeline.edges.s3.client import s3_client_from_env
 from prefect_image_pipeline.edges.sqs import MAX_WAIT_SECONDS
+from prefect_image_pipeline.errors import explain
 from prefect_image_pipeline.watch.emit import announce_source
 from prefect_image_pipeline.watch.listing import PrefixListing
 from prefect_image_pipeline.watch.queue import Logger, drain_batch
@@ -48,24 +49,67 @@ def watch(
     def done() -> bool:
         return stop.is_set() or (max_sources is not None and counter.count >= max_sources)
 
+    retry = _Retry(prefix_uri, poll_seconds, stop, logger)
     if queue_url:
         wait = long_poll_seconds(poll_seconds)
         logger.info("Watching %s through %s (long polls of %d s)", prefix_uri, queue_url, wait)
         while not done():
-            drain_batch(queue_url, bucket, prefix, counter, wait_seconds=wait, logger=logger)
+            retry.poll(
+                lambda: drain_batch(
+                    queue_url, bucket, prefix, counter, wait_seconds=wait, logger=logger
+                )
+            )
         return counter.count
     listing = PrefixListing(s3_client_from_env(), bucket, prefix)
-    known = listing.baseline()
+    known = listing.baseline()  # a wrong bucket or credentials: refused now
+    retry.succeeded = True  # the store answered: a later failure is a passing one
     logger.info(
         "Watching %s by listing it every %s s; the %d objects there now are not announced",
         prefix_uri,
         poll_seconds,
         known,
     )
-    while not done() and not stop.wait(poll_seconds):
+
+    def announce_new() -> None:
         for source in listing.new_sources():
             counter(source)
+            listing.seen(source)
+
+    while not done() and not stop.wait(poll_seconds):
+        retry.poll(announce_new)
     return counter.count
+
+
+class _Retry:
+    """One poll at a time: the first one's error ends the watcher (a wrong queue, bucket
+    or credentials); a later one is logged and tried again after a growing pause."""
+
+    def __init__(
+        self, prefix_uri: str, poll_seconds: float, stop: threading.Event, logger: Logger
+    ) -> None:
+        self.prefix_uri, self.stop, self.logger = prefix_uri, stop, logger
+        self.first_pause = max(1.0, poll_seconds)
+        self.succeeded = False
+        self.failures = 0
+
+    def poll(self, attempt: Callable[[], object]) -> None:
+        try:
+            attempt()
+        except Exception as exc:
+            if not self.succeeded:
+                raise
+            self.failures += 1
+            pause = min(MAX_PAUSE_SECONDS, self.first_pause * 2.0 ** (self.failures - 1))
+            self.logger.warning(
+                "Watching %s: %s; trying again in %.0f s", self.prefix_uri, explain(exc), pause
+            )
+            self.stop.wait(pause)
+            return
+        self.succeeded, self.failures = True, 0
+
+
+# The longest pause after failed polls in a row (S3, SQS or the Prefect server away).
+MAX_PAUSE_SECONDS = 60.0
 
 
 def long_poll_seconds(poll_seconds: float) -> int:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 
 from prefect_image_pipeline.errors import InvalidImageSourceError
 from prefect_image_pipeline.formats import IMAGE_SUFFIXES
+from prefect_image_pipeline.steps.upload import is_output_key
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -72,12 +73,14 @@ def parse_prefix_uri(uri: str) -> tuple[str, str]:
 
 
 def is_watched(source: NewSource, bucket: str, prefix: str) -> bool:
-    """Whether ``source`` is an image file under ``prefix`` in ``bucket`` (not a "folder")."""
+    """Whether ``source`` is an image file under ``prefix`` in ``bucket``: not a "folder",
+    not one of our outputs (``…/1796639601_generated_logo.png``)."""
     return (
         source.bucket == bucket
         and source.key.startswith(prefix)
         and not source.key.endswith("/")
         and PurePosixPath(source.key).suffix.lower() in IMAGE_SUFFIXES
+        and not is_output_key(source.key)  # an output in the watched prefix: never a loop
     )
 
 

@@ -39,7 +39,8 @@ def test_a_batch_posts_each_image_and_its_end_signed_and_emits_events(
     with WebhookReceiver() as receiver:
         receiver.answer(503)  # the first delivery is retried, not lost
         state = process_images(
-            images=[good[0], missing, {"input": good[1], "prompt": "In blue"}],
+            # the last row repeats the first: one image, said and counted once
+            images=[good[0], missing, {"input": good[1], "prompt": "In blue"}, good[0]],
             callback_url=receiver.url("/done"),
             return_state=True,
         )

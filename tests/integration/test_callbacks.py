@@ -260,6 +260,15 @@ def test_a_url_that_is_not_http_is_refused() -> None:
         check_callback_url("ftp://example.com/hook")
 
 
+def test_a_host_that_does_not_resolve_now_is_a_warning_not_a_failed_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("IMAGE_URL_ALLOWED_HOSTS", "")
+    url = "https://hooks.platform.invalid/done"  # .invalid never resolves (RFC 2606)
+    assert check_callback_url(url) == url  # each delivery checks again
+    assert "does not resolve now" in caplog.text and "hooks.platform.invalid" in caplog.text
+
+
 def test_a_trusted_host_is_allowed(receiver: WebhookReceiver) -> None:
     assert check_callback_url(receiver.url()) == receiver.url()
 

@@ -5,6 +5,7 @@ image fails: the server's triggers and actions services do the calling.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from deployments.automations import main as apply_automation
 from prefect_image_pipeline.announce.events import (
     emit_image_events,
     emit_run_finished,
+    redacted_payload,
     source_resource_id,
 )
 from prefect_image_pipeline.announce.names import (
@@ -156,6 +158,21 @@ def test_sources_as_resource_ids(tmp_path: Path) -> None:
     assert source_resource_id("https://x.example/a.png?v=1") == "https://x.example/a.png?v=1"
     assert source_resource_id(str(tmp_path / "a.png")) == (tmp_path / "a.png").as_uri()
     assert source_resource_id("") == "image-pipeline.source.unknown"
+
+
+def test_events_carry_no_url_password_or_signature() -> None:
+    signed = "https://user:hunter2@cdn.example/a.png?X-Amz-Signature=sig-canary"
+    assert "hunter2" not in source_resource_id(signed)
+    assert "sig-canary" not in source_resource_id(signed)
+    notice = ImageNotice(
+        input=signed,
+        status="failed",
+        error="boom",
+        options={"reference_images": [signed], "mask": signed, "prompt": "kept"},
+    )
+    payload = json.dumps(redacted_payload(notice.payload()))
+    assert "hunter2" not in payload and "sig-canary" not in payload
+    assert '"prompt": "kept"' in payload and "cdn.example/a.png" in payload
 
 
 def test_with_no_prefect_api_nothing_is_emitted_and_nothing_fails(

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from prefect_image_pipeline.batch.outcomes import BatchReport
+from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.cli.jobs import JobsFileError, read_jobs
+from prefect_image_pipeline.cli.review import redo_inputs
 from prefect_image_pipeline.options.run import RunOptions
 from prefect_image_pipeline.process_images import process_images
+from prefect_image_pipeline.review.report import write_reports
 from tests.artifacts import read_artifact
 from tests.cli_runner import Runner
 from tests.conftest import S3Env
@@ -160,6 +162,12 @@ def test_jsonl_and_csv_give_the_same_rows(tmp_path: Path) -> None:
         ),
         ("j.jsonl", '{"prompt": "no input"}\n', "row 1, column input: field required"),
         ("j.jsonl", "\n# nothing\n", "has no rows"),
+        (
+            "j.csv",
+            "input,prompt,s3_prefix\na.png,Recreate the logo, in blue,cust_1/jobs\n",
+            "row 2: 4 cells for 3 columns; quote a value that holds a comma",
+        ),
+        ("j.csv", 'input,widths\na.png,"[320,"\n', "row 2, column widths: not a JSON array"),
     ],
 )
 def test_a_bad_jobs_file_is_refused_naming_row_and_column(
@@ -204,3 +212,29 @@ def test_the_cli_runs_a_jobs_file_row_by_row(
     assert sorted(_sent(openai_fake)) == ["Recreate for cust_1", "Recreate for cust_2"]
     assert [key.split("/")[0] for key in s3.keys("")] == ["cust_1", "cust_2"]
     assert 'options: prompt="Recreate for cust_1", s3_prefix=cust_1/jobs/job_1' in result.stdout
+
+
+def test_two_rows_may_not_share_an_alias(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    a, b = logo_files(tmp_path, 2)
+    rows: list[Any] = [
+        {"input": a, "alias": "brand/logo.png"},
+        {"input": b, "alias": "brand/logo.png"},
+    ]
+    with pytest.raises(Exception, match="would both be published under the alias 'brand/logo'"):
+        process_images(images=rows)
+    assert openai_fake.history == []
+
+
+def test_redoing_a_jobs_run_keeps_each_rows_options_but_those_given_again(tmp_path: Path) -> None:
+    rows = [
+        ImageOutcome.failed("a.png", "flagged").model_copy(
+            update={"options": {"prompt": "old", "s3_prefix": "cust_1/jobs/job_1"}}
+        ),
+        ImageOutcome(input="b.png", status="uploaded", options={"prompt": "fine"}),
+    ]
+    page = tmp_path / "review.html"
+    write_reports(BatchReport(outcomes=rows), page, title="review")
+    redo = redo_inputs(str(page.with_suffix(".jsonl")), given={"prompt"})
+    assert redo == [{"input": "a.png", "s3_prefix": "cust_1/jobs/job_1"}]  # --prompt wins

@@ -182,19 +182,36 @@ def test_listing_reports_new_and_rewritten_images_but_not_unchanged_ones(s3: S3E
     _put(s3, f"{PREFIX}folder/", b"")
     _put(s3, f"{PREFIX}more.txt", b"text")
     _put(s3, "elsewhere/outside.png", logo())
+    _put(s3, f"{PREFIX}1796639601_generated_logo.png", logo(seed=3))  # an output: never a source
 
     assert listing.new_sources() == [added, rewritten]
+    listing.seen(added)  # announced; rewritten.png was not (its event could not be sent)
+    assert listing.new_sources() == [rewritten]  # so it comes back
+    listing.seen(rewritten)
     assert listing.new_sources() == []
 
 
-def test_listing_mode_announces_what_arrives_after_the_baseline(s3: S3Env) -> None:
+def test_listing_mode_announces_what_arrives_after_the_baseline_even_past_a_failure(
+    s3: S3Env,
+) -> None:
     _put(s3, f"{PREFIX}before.png", logo())
     watching = threading.Event()
+    warnings: list[str] = []
 
     class _OnBaseline(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if record.getMessage().startswith("Watching"):
                 watching.set()
+            if record.levelno == logging.WARNING:
+                warnings.append(record.getMessage())
+
+    attempts: list[NewSource] = []
+
+    def server_away_once(source: NewSource) -> None:
+        attempts.append(source)
+        if len(attempts) == 1:
+            raise RuntimeError("the Prefect server is away")
+        collected.append(source)
 
     logger = logging.getLogger(f"tests.watch.{uuid.uuid4().hex}")
     logger.setLevel(logging.INFO)
@@ -209,7 +226,7 @@ def test_listing_mode_announces_what_arrives_after_the_baseline(s3: S3Env) -> No
                     queue_url=None,
                     poll_seconds=0.05,
                     stop=stop,
-                    on_source=collected.append,
+                    on_source=server_away_once,
                     max_sources=1,
                     logger=logger,
                 )
@@ -221,7 +238,12 @@ def test_listing_mode_announces_what_arrives_after_the_baseline(s3: S3Env) -> No
         thread.join(20)
 
     assert counted == [1]
-    assert collected == [after]
+    assert collected == [after]  # announced once, on the poll after the failed one
+    assert attempts == [after, after]
+    assert warnings == [
+        f"Watching s3://{s3.bucket}/{PREFIX}: RuntimeError: the Prefect server is away; "
+        "trying again in 1 s"
+    ]
 
 
 def test_notifications_are_read_direct_or_through_sns_and_keys_decoded() -> None:
