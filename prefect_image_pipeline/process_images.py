@@ -94,7 +94,7 @@ def _process(
     pool, or here; each image announced as it ends, the run when it does."""
     concurrency = run.concurrency.concurrency
     chunk_size = run.chunks.chunk_size
-    log_forecast(request, len(jobs), batch=run.batch_mode.batch_api)
+    log_forecast([job.request for job in jobs], batch=run.batch_mode.batch_api)
     if run.batch_mode.batch_api:  # OpenAI runs the work: no chunks needed (batch_api)
         from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 

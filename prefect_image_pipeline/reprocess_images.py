@@ -138,7 +138,7 @@ def reprocess_images(
         return estimate_and_report(plain_jobs(uris, request))
     if todo:
         inputs = [f"s3://{store.bucket}/{s.key}" for s in todo]
-        log_forecast(request, len(inputs), batch=run.batch_mode.batch_api)
+        log_forecast([request] * len(inputs), batch=run.batch_mode.batch_api)
         if run.batch_mode.batch_api:  # collects last night's batches first (batch_api)
             from prefect_image_pipeline.batch_api.rounds import in_batch_mode
 

@@ -173,21 +173,25 @@ def estimate_and_report(jobs: list[Job]) -> RunEstimate:
     return estimate
 
 
-def log_forecast(request: PipelineRequest, count: int, batch: bool = False) -> None:
-    """Before a real batch: the most it is expected to cost if nothing is cached
-    (``batch``: at the Batch API's price)."""
-    if request.generator.offline or not count:
+def log_forecast(requests: list[PipelineRequest], batch: bool = False) -> None:
+    """Before a real batch (one request per image, a jobs row's own): the most it is
+    expected to cost if nothing is cached (``batch``: at the Batch API's price)."""
+    if not requests or requests[0].generator.offline:
         return
-    expected = forecast(request.options, None, table=load_price_table(settings().prices_file))
-    if expected.usd is None or expected.batch_usd is None:
+    table = load_price_table(settings().prices_file)
+    by_options = {r.options: forecast(r.options, None, table=table) for r in requests}
+    prices = [by_options[r.options] for r in requests]
+    each = [p.batch_usd if batch else p.usd for p in prices]
+    if any(usd is None for usd in each):
         return
-    each = expected.batch_usd if batch else expected.usd
+    known = [usd for usd in each if usd is not None]
+    low, high = min(known), max(known)
     get_run_logger().info(
-        "Expected cost: up to $%.4f for %s image(s) at $%.4f each%s (%s; cached images are "
+        "Expected cost: up to $%.4f for %s image(s) at %s each%s (%s; cached images are "
         "free; --estimate reads each input for a closer figure)",
-        each * count,
-        count,
-        each,
+        sum(known),
+        len(known),
+        f"${low:.4f}" if low == high else f"${low:.4f} to ${high:.4f}",
         " at the Batch API price" if batch else "",
-        "; ".join(expected.assumptions),
+        "; ".join(dict.fromkeys(a for p in prices for a in p.assumptions)),
     )

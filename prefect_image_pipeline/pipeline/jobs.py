@@ -28,6 +28,7 @@ from prefect_image_pipeline.options.jobs import (
 )
 from prefect_image_pipeline.options.run import RunOptions
 from prefect_image_pipeline.pipeline.request import PipelineRequest
+from prefect_image_pipeline.spending.limits import check_cap
 from prefect_image_pipeline.steps.alias import alias_base, check_alias
 from prefect_image_pipeline.steps.encode import sha256_hex
 from prefect_image_pipeline.steps.references import prepare_mask, prepare_references
@@ -112,6 +113,8 @@ def request_for(job: JobBase, run: RunOptions, base: PipelineRequest) -> Pipelin
         )
     if "mask" in own and options.references.mask:
         mask = prepare_mask(options.references.mask, base.store.s3_client)
+    if base.generator.limits is not None:  # a dearer row under the run's --max-cost
+        check_cap(options.generation, base.generator.limits)
     return replace(
         base,
         options=options.generation.check(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ import pytest
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.cli.jobs import JobsFileError, read_jobs
 from prefect_image_pipeline.cli.review import redo_inputs
+from prefect_image_pipeline.options.generation import GenerationOptions
 from prefect_image_pipeline.options.run import RunOptions
+from prefect_image_pipeline.pricing import load_price_table
+from prefect_image_pipeline.pricing.forecast import forecast
 from prefect_image_pipeline.process_images import process_images
 from prefect_image_pipeline.review.report import write_reports
 from tests.artifacts import read_artifact
@@ -19,6 +23,7 @@ from tests.cli_runner import Runner
 from tests.conftest import S3Env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo_files
+from tests.paths import REPO
 
 
 def _sent(fake: FakeOpenAIServer) -> dict[str, dict[str, Any]]:
@@ -238,3 +243,45 @@ def test_redoing_a_jobs_run_keeps_each_rows_options_but_those_given_again(tmp_pa
     write_reports(BatchReport(outcomes=rows), page, title="review")
     redo = redo_inputs(str(page.with_suffix(".jsonl")), given={"prompt"})
     assert redo == [{"input": "a.png", "s3_prefix": "cust_1/jobs/job_1"}]  # --prompt wins
+
+
+def test_a_dearer_row_under_the_runs_cap_is_refused_before_any_call(
+    openai_fake: FakeOpenAIServer, s3: S3Env, tmp_path: Path
+) -> None:
+    a, b = logo_files(tmp_path, 2)
+    table = load_price_table(None)
+    low, high = (
+        forecast(GenerationOptions(quality=quality), None, table=table).usd or 0.0
+        for quality in ("low", "high")
+    )
+    cap = (low + high) / 2  # enough for the run's low quality, not for the row's high
+    rows: list[Any] = [a, {"input": b, "quality": "high"}]
+    with pytest.raises(Exception, match=r"images\[1\] \(.*logo-1.png\): --max-cost"):
+        process_images(images=rows, quality="low", max_cost_usd=cap)
+    assert openai_fake.history == []
+
+
+def test_the_docs_jobs_files_are_read_as_written(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "platform.md").read_text(encoding="utf-8")
+    jsonl = re.search(r"JSON lines \(`jobs.jsonl`\):\n\n```json\n(.*?)```", text, re.S)
+    table = re.search(r"```csv\n(.*?)```", text, re.S)
+    assert jsonl and table
+    (tmp_path / "jobs.jsonl").write_text(jsonl.group(1))
+    (tmp_path / "jobs.csv").write_text(table.group(1))
+    rows = read_jobs(str(tmp_path / "jobs.jsonl"), RunOptions())
+    assert [r if isinstance(r, str) else r["input"] for r in rows] == [
+        "s3://my-bucket/uploads/acme.png",
+        "https://example.com/initech.jpg",
+        "samples/logo.png",
+    ]
+    assert rows[1] == {
+        "input": "https://example.com/initech.jpg",
+        "prompt": "Recreate the Initech logo",
+        "quality": "high",
+        "widths": [320, 640],
+    }
+    from_csv = read_jobs(str(tmp_path / "jobs.csv"), RunOptions())
+    assert [r["input"] for r in from_csv if isinstance(r, dict)] == [
+        "s3://my-bucket/uploads/acme.png",
+        "https://example.com/initech.jpg",
+    ]
