@@ -28,7 +28,11 @@ pytestmark = pytest.mark.slow  # a server, a worker and their runs: full lane on
 
 PLATFORM_DOC = REPO / "docs" / "platform.md"
 # The commands of docs/platform.md this test runs (after `uv run`), with its placeholders.
-DEPLOY_ON_UPLOAD = "prefect --no-prompt deploy --name on-upload"
+DEPLOY_ON_UPLOAD = "prefect --no-prompt deploy --name on-upload --name watch-uploads"
+WATCH_ON_POOL = (
+    "prefect deployment run 'watch-sources/watch-uploads' -p prefix=s3://my-bucket/pool/ "
+    "-p poll_seconds=10"
+)
 AUTOMATION = (
     "python -m deployments.automations --webhook-url https://platform.example.com/hooks/failed"
 )
@@ -73,13 +77,21 @@ def test_events_uploads_and_failures_drive_the_pipeline_on_a_real_server_and_wor
         succeeded(pool.finish(180))
         deploy = stack.start("deploy", *argv(DEPLOY_ON_UPLOAD))
         worker_env = stack.worker_env(tmp_path / "results")
-        stack.start("worker", *argv(WORKER), env=worker_env)
+        worker = stack.start("worker", *argv(WORKER), env=worker_env)
         succeeded(register.finish(180))
         succeeded(stack.start("python-m-blocks", *argv(SAVE_BLOCKS)).finish(180))
         automation = AUTOMATION.replace("https://platform.example.com/hooks/failed", hook.url())
         succeeded(stack.start("automation", *argv(automation, "--allow-private-url")).finish(120))
         deployed = succeeded(deploy.finish(240))
         assert "Deployment 'process-image/on-upload' successfully created" in deployed.output
+        assert "Deployment 'watch-sources/watch-uploads' successfully created" in deployed.output
+
+        # 0. The watcher on the pool, listing a prefix (as for a store without notifications).
+        on_pool = WATCH_ON_POOL.replace("my-bucket", bucket).replace("=10", "=1")
+        succeeded(stack.start("watch-on-pool", *argv(on_pool, "-p", "max_minutes=3")).finish(60))
+        pool_watching = f"Watching s3://{bucket}/pool/ by listing it"
+        _until(lambda: pool_watching in worker.output(), "the pool's watcher", stack, 120)
+        put("pool/fourth.png", logo(seed=4))
 
         # 1. The platform emits the event itself (docs/platform.md's Python, as written).
         put("direct/first.png", logo(seed=1))  # outside the watched prefix: no notification
@@ -97,7 +109,8 @@ def test_events_uploads_and_failures_drive_the_pipeline_on_a_real_server_and_wor
         put("uploads/second.png", logo(seed=2))  # the same bytes again: a second notification
         put("uploads/broken.png", b"not an image at all")  # fails: the automation calls out
         put("uploads/third.png", logo(seed=3))
-        _until(lambda: published("second") and published("third"), "the uploads", stack)
+        done = ("second", "third", "fourth")
+        _until(lambda: all(published(stem) for stem in done), "the uploads", stack)
         (called,) = hook.wait_for(1, timeout=120)
         _until(lambda: watcher.output().count("second.png") >= 2, "both notices", stack, 60)
 
@@ -115,14 +128,15 @@ def test_events_uploads_and_failures_drive_the_pipeline_on_a_real_server_and_wor
     uri = f"s3://{bucket}/uploads"
     assert images == [
         f"s3://{bucket}/direct/first.png",
+        f"s3://{bucket}/pool/fourth.png",
         f"{uri}/broken.png",
         f"{uri}/second.png",
         f"{uri}/third.png",
     ]
     assert states[f"{uri}/broken.png"] == "Failed"
-    assert len(openai_fake.responses_requests) == 3  # paid once per image, never for the repeat
+    assert len(openai_fake.responses_requests) == 4  # paid once per image, never for the repeat
     assert called.json()["input"] == f"{uri}/broken.png" and called.json()["error"]
     assert watcher.output().count(f"New source {uri}/second.png") == 2
-    for command in (DEPLOY_ON_UPLOAD, AUTOMATION, WATCH, EMIT_CODE):
+    for command in (DEPLOY_ON_UPLOAD, AUTOMATION, WATCH, EMIT_CODE, WATCH_ON_POOL):
         assert command in PLATFORM_DOC.read_text(encoding="utf-8"), command
     assert shlex.split(WATCH)[0] == "process-image"
