@@ -17,7 +17,7 @@ from prefect_image_pipeline.announce.events import emit_image_events, emit_run_f
 from prefect_image_pipeline.announce.notice import CheckNotice, ImageNotice, RunNotice
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
 from prefect_image_pipeline.edges.prefect_server.context import current_flow_run_id
-from prefect_image_pipeline.options.jobs import options_key
+from prefect_image_pipeline.options.jobs import job_key
 
 _LOG = logging.getLogger(__name__)
 # How long a run's end waits for callbacks still being delivered (retries included).
@@ -43,7 +43,7 @@ def notice_of(outcome: ImageOutcome, flow_run_id: str | None) -> ImageNotice:
 
 def run_notice_of(report: BatchReport, flow_run_id: str | None) -> RunNotice:
     """The run's end: its counts, its cost, its summary line (a repeated row once)."""
-    unique = {(o.input, options_key(o.options)): o for o in report.outcomes}
+    unique = {job_key(o.input, o.options): o for o in report.outcomes}
     report = BatchReport(outcomes=list(unique.values()))
     return RunNotice(
         flow_run_id=flow_run_id,
@@ -70,7 +70,7 @@ class Announcer:
         if outcome.status in ("submitted", "skipped"):
             return
         with self._guard:  # keyed by input and options: a duplicate row is said once
-            said = (outcome.input, options_key(outcome.options))
+            said = job_key(outcome.input, outcome.options)
             if said in self._said:
                 return
             self._said.add(said)

@@ -55,19 +55,13 @@ def process_one(job: Job, work_dir: str, request_slots: threading.Semaphore) -> 
     return outcome.model_copy(update={"options": job.options}) if job.options else outcome
 
 
-def unique_inputs(images: list[str]) -> list[str]:
-    """Inputs stripped, blanks dropped, duplicates kept once (first position wins)."""
-    return list(dict.fromkeys(image.strip() for image in images if image.strip()))
-
-
 def run_batch(
     images: list[str], request: PipelineRequest, work_dir: Path, concurrency: int, key: str
 ) -> BatchReport:
     """Every input with the one request; outcomes in input order (a duplicate's twice)."""
     jobs = plain_jobs(images, request)
-    by_input = dict(
-        zip(unique_inputs(images), run_jobs(jobs, work_dir, concurrency, key), strict=True)
-    )
+    outcomes = run_jobs(jobs, work_dir, concurrency, key)
+    by_input = {job.input: outcome for job, outcome in zip(jobs, outcomes, strict=True)}
     return BatchReport(outcomes=[by_input[image.strip()] for image in images if image.strip()])
 
 

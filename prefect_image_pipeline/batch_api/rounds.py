@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_image_pipeline.batch.outcomes import BatchReport, ImageOutcome
-from prefect_image_pipeline.batch.runner import run_batch, unique_inputs
+from prefect_image_pipeline.batch.runner import run_batch
 from prefect_image_pipeline.batch_api.answers import BatchAnswers
 from prefect_image_pipeline.batch_api.collect import collect_ended
 from prefect_image_pipeline.batch_api.ledger import BatchLedger, LedgerEntry, ledger_for
@@ -33,6 +33,7 @@ from prefect_image_pipeline.batch_api.spool import LineSpool
 from prefect_image_pipeline.edges.openai.client import openai_client
 from prefect_image_pipeline.errors import InvalidOptionsError
 from prefect_image_pipeline.options.run import BatchModeOptions, RunOptions
+from prefect_image_pipeline.pipeline.jobs import unique_inputs
 from prefect_image_pipeline.pipeline.reporter import report
 from prefect_image_pipeline.pipeline.request import PipelineRequest
 from prefect_image_pipeline.settings.config import settings

@@ -68,9 +68,9 @@ def redo_inputs(path: str, given: set[str]) -> list[Row]:
 
 
 def _job(outcome: ImageOutcome) -> tuple[str, str]:
-    from prefect_image_pipeline.options.jobs import options_key
+    from prefect_image_pipeline.options.jobs import job_key
 
-    return outcome.input, options_key(outcome.options)
+    return job_key(outcome.input, outcome.options)
 
 
 def write_local_reports(args: argparse.Namespace, report: BatchReport) -> BatchReport:

@@ -70,9 +70,10 @@ def as_job(row: JobRow | Mapping[str, Any]) -> JobBase:
     return ImageJob.model_validate(row)
 
 
-def job_key(job: JobBase) -> tuple[str, str]:
-    """Two rows are the same job when input and options are: the second runs once."""
-    return job.input.strip(), options_key(job.own_options())
+def job_key(image: str, own: Mapping[str, Any]) -> tuple[str, str]:
+    """Two rows (or their outcomes) are the same job when input and own options are: the
+    second runs once, and is told and counted once."""
+    return image.strip(), options_key(own)
 
 
 def options_key(options: Mapping[str, Any]) -> str:

@@ -32,7 +32,7 @@ from prefect_image_pipeline.spending.limits import check_cap
 from prefect_image_pipeline.steps.alias import alias_base, check_alias
 from prefect_image_pipeline.steps.encode import sha256_hex
 from prefect_image_pipeline.steps.references import prepare_mask, prepare_references
-from prefect_image_pipeline.steps.upload import output_filename
+from prefect_image_pipeline.steps.upload import output_stem
 
 T = TypeVar("T")
 
@@ -46,20 +46,24 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)  # what its row set, by name
 
 
+def unique_inputs(images: Sequence[str]) -> list[str]:
+    """Inputs stripped, blanks dropped, duplicates kept once (first position wins)."""
+    return list(dict.fromkeys(image.strip() for image in images if image.strip()))
+
+
 def plain_jobs(inputs: Sequence[str], request: PipelineRequest) -> list[Job]:
     """Inputs that set nothing of their own: one job each, duplicates once."""
-    unique = dict.fromkeys(i.strip() for i in inputs if i.strip())
-    return [Job(input=image, request=request) for image in unique]
+    return [Job(input=image, request=request) for image in unique_inputs(inputs)]
 
 
 def plan_jobs(rows: Sequence[JobRow], run: RunOptions, base: PipelineRequest) -> list[Job]:
     """Every row as a job (duplicates once), each row's options checked; raises
     InvalidOptionsError naming the row (``images[2] (photo.jpg)``) for the first bad one."""
     jobs: dict[tuple[str, str], Job] = {}
-    made: dict[str, PipelineRequest] = {"{}": base}
+    made: dict[str, PipelineRequest] = {options_key({}): base}  # rows setting nothing
     for position, row in enumerate(rows):
         job = as_job(row)
-        key = job_key(job)
+        key = job_key(job.input, job.own_options())
         if not key[0] or key in jobs:
             continue
         try:
@@ -79,8 +83,7 @@ def _refuse_shared_aliases(jobs: list[Job]) -> None:
         alias = job.request.publish.alias
         if alias is None:
             continue
-        stem = output_filename(parse_input(job.input).name).rsplit(".", 1)[0]
-        key = alias_base(alias, stem)
+        key = alias_base(alias, output_stem(parse_input(job.input).name))
         if key in claimed:
             raise InvalidOptionsError(
                 f"{claimed[key]} and {job.input} would both be published under the alias "
@@ -91,9 +94,9 @@ def _refuse_shared_aliases(jobs: list[Job]) -> None:
 
 def check_job(job: JobBase, run: RunOptions) -> RunOptions:
     """The run's options with the job's over them, refused (as the flow would) if they
-    cannot work: checked generation options, an alias that names one object."""
+    cannot work; its generation options as checked (the size as sent)."""
     options = for_job(run, job)
-    options.generation.check()
+    options = replace(options, generation=options.generation.check())
     if "alias" in job.own_options():  # the row's own alias is its image's alone
         check_alias(options.publish.alias, 1)
     return options
@@ -117,7 +120,7 @@ def request_for(job: JobBase, run: RunOptions, base: PipelineRequest) -> Pipelin
         check_cap(options.generation, base.generator.limits)
     return replace(
         base,
-        options=options.generation.check(),
+        options=options.generation,
         s3_prefix=options.output.s3_prefix,
         references=references,
         mask=mask,
@@ -129,8 +132,8 @@ def request_for(job: JobBase, run: RunOptions, base: PipelineRequest) -> Pipelin
 
 def in_row_order(rows: Sequence[JobRow], jobs: Sequence[Job], results: Sequence[T]) -> list[T]:
     """``results`` (one per job) in the rows' order, a duplicate row's result again."""
-    by_key = {(j.input, options_key(j.options)): r for j, r in zip(jobs, results, strict=True)}
-    keys = [job_key(as_job(row)) for row in rows]
+    by_key = {job_key(j.input, j.options): r for j, r in zip(jobs, results, strict=True)}
+    keys = [job_key(job.input, job.own_options()) for job in map(as_job, rows)]
     return [by_key[key] for key in keys if key[0]]
 
 

@@ -48,6 +48,7 @@ from prefect_image_pipeline.steps.upload import (
     PublishedImage,
     SavedImage,
     output_filename,
+    output_stem,
     save_generated,
 )
 from prefect_image_pipeline.steps.usage import TokenUsage
@@ -74,10 +75,6 @@ class ProcessedImage(BaseModel):
     background_cut_out: str | None = None
     copies: WebCopies | None = None  # --widths/--formats: the web copies published
     alias: AliasResult | None = None  # --alias: the stable address and what it rewrote
-
-
-def _stem(name: str) -> str:
-    return output_filename(name).rsplit(".", 1)[0]
 
 
 def _silent(line: str) -> None:
@@ -141,7 +138,7 @@ class _Steps:
     def upload(self, saved: SavedImage, name: str) -> PublishedImage:
         tag = self.request.output_tag
         filename = output_filename(
-            f"generated_{name}" if tag is None else f"generated_{_stem(name)}-{tag}",
+            f"generated_{name}" if tag is None else f"generated_{output_stem(name)}-{tag}",
             saved.extension,
         )
         upload = with_cache(retrying(upload_task), self.request.cache_block)
@@ -162,7 +159,7 @@ class _Steps:
         publish = self.request.publish
         if publish.alias is None:
             return None
-        stem = _stem(name)
+        stem = output_stem(name)
         base = self.request.store.key_prefix(alias_base(publish.alias, stem))
         point = retrying(alias_task)
         store = self.request.store

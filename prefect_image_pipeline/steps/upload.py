@@ -126,6 +126,11 @@ def is_output_key(key: str) -> bool:
     return _OUTPUT_NAME.search(key) is not None
 
 
+def output_stem(name: str) -> str:
+    """``photo.jpg`` -> ``photo``: the output's name without its extension."""
+    return output_filename(name).rsplit(".", 1)[0]
+
+
 def build_object_key(
     prefix: str, filename: str, timestamp: int | None = None, extension: str = "png"
 ) -> str:

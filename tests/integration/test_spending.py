@@ -14,7 +14,6 @@ from contextvars import copy_context
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import pytest
 
 from prefect_image_pipeline.batch.estimate import RunEstimate
@@ -30,6 +29,7 @@ from prefect_image_pipeline.reprocess_images import reprocess_images
 from prefect_image_pipeline.spending.events import BUDGET_REACHED_EVENT
 from tests.cli_runner import REPO, Runner, start_cli
 from tests.conftest import S3Env
+from tests.events import Events, stored_events
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.images import logo, logo_files
 from tests.prefect_server import free_port
@@ -190,15 +190,11 @@ def test_a_reached_daily_budget_stops_the_run_and_emits_an_event(
     assert all("today's budget of $" in (o.error or "") for o in report.failed)
     assert len(report.failed) == 2
 
-    from prefect.events.worker import EventsWorker
+    def ours(events: Events) -> Events:
+        return [e for e in events if name in e["resource"]["prefect.resource.id"]]
 
-    EventsWorker.drain_all()
-    response = httpx.post(
-        f"{prefect_api_url}/events/filter",
-        json={"filter": {"event": {"name": [BUDGET_REACHED_EVENT]}}, "limit": 50},
-    )
-    response.raise_for_status()
-    mine = [e for e in response.json()["events"] if name in e["resource"]["prefect.resource.id"]]
+    event_filter = {"event": {"name": [BUDGET_REACHED_EVENT]}}
+    mine = ours(stored_events(prefect_api_url, event_filter, lambda found: bool(ours(found))))
     assert len(mine) == 1  # once per process, not once per refused image
     assert mine[0]["payload"]["limit_usd"] == pytest.approx(1.5 * _one_image())
 

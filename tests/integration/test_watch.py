@@ -53,6 +53,21 @@ def _stopping(seconds: float = 15) -> Iterator[threading.Event]:
         timer.cancel()
 
 
+def _watch_queue(s3: S3Env, queue_url: str, sources: int) -> tuple[int, list[NewSource]]:
+    """Watch PREFIX through ``queue_url`` until ``sources`` were handed on (or 15 s)."""
+    collected: list[NewSource] = []
+    with _stopping() as stop:
+        count = watch(
+            f"s3://{s3.bucket}/{PREFIX}",
+            queue_url=queue_url,
+            poll_seconds=1,
+            stop=stop,
+            on_source=collected.append,
+            max_sources=sources,
+        )
+    return count, collected
+
+
 def _put(s3: S3Env, key: str, data: bytes) -> NewSource:
     s3.client.put_object(Bucket=s3.bucket, Key=key, Body=data)  # type: ignore[attr-defined]
     etag = str(s3.head(key)["ETag"]).strip('"')
@@ -88,16 +103,8 @@ def test_notifications_announce_the_new_image_under_the_prefix_and_empty_the_que
     _put(s3, "elsewhere/logo.png", logo())  # outside the filter: no notification
     expected = _put(s3, f"{PREFIX}my logo.png", logo())
 
-    collected: list[NewSource] = []
-    with caplog.at_level(logging.INFO), _stopping() as stop:
-        count = watch(
-            f"s3://{s3.bucket}/{PREFIX}",
-            queue_url=queue_url,
-            poll_seconds=1,
-            stop=stop,
-            on_source=collected.append,
-            max_sources=1,
-        )
+    with caplog.at_level(logging.INFO):
+        count, collected = _watch_queue(s3, queue_url, sources=1)
 
     assert count == 1
     assert collected == [expected]
@@ -118,16 +125,7 @@ def test_a_repeated_notification_gives_the_same_source_twice_and_one_event_id(
     for _ in range(2):  # SQS delivers at least once
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
-    collected: list[NewSource] = []
-    with _stopping() as stop:
-        count = watch(
-            f"s3://{s3.bucket}/{PREFIX}",
-            queue_url=queue_url,
-            poll_seconds=1,
-            stop=stop,
-            on_source=collected.append,
-            max_sources=2,
-        )
+    count, collected = _watch_queue(s3, queue_url, sources=2)
 
     assert count == 2
     assert collected == [source, source]
